@@ -1,0 +1,39 @@
+"""Look inside a trained model: which modalities it relied on, per example.
+
+>>> import numpy as np, mmzoo
+>>> model = mmzoo.create_model("trimodal_attention")
+>>> batch = {"image": np.zeros((1, 32, 32, 3), "float32"),
+...          "text": np.ones((1, 32), "int32"),
+...          "audio": np.zeros((1, 8000), "float32")}
+>>> mmzoo.modality_weights(model, batch).shape
+(1, 3)
+"""
+
+import keras
+from keras import ops
+
+from mmzoo.fusion import AttentionFusion
+
+
+def modality_weights(model, inputs):
+    """Per-example attention weights over `model.modalities`, as a numpy array.
+
+    Args:
+        model: a `MultimodalModel` whose fusion layer is `"attention"`.
+        inputs: a batch dict, as for `model.predict` (with an optional `modality_mask`).
+
+    Returns:
+        `(batch, num_modalities)` weights; each row sums to 1 over the present modalities.
+    """
+    fusion = model.get_layer("fusion")
+    if not isinstance(fusion, AttentionFusion):
+        raise ValueError(
+            "Modality weights exist only for models with the 'attention' fusion. "
+            f"Received: a model whose fusion is {type(fusion).__name__}"
+        )
+    call = fusion._inbound_nodes[0].arguments
+    embeddings, mask = call.args[0], call.kwargs.get("mask")
+    probe = keras.Model(model.input, {"embeddings": embeddings, "mask": mask})
+    tensors = probe(model._checked_inputs(inputs), training=False)
+    _, weights = fusion(tensors["embeddings"], mask=tensors["mask"], return_weights=True)
+    return ops.convert_to_numpy(weights)

@@ -1,0 +1,84 @@
+"""`MultimodalModel`: a functional `keras.Model` that checks its dict inputs.
+
+Keras matches dict inputs by name, but an unexpected extra key is only warned about
+and can shift the others out of place in some releases; this class rejects it with a
+clear error, fills in an all-present `modality_mask` when it is left out, and gives
+`compile()` the loss and metrics of the model's head.
+
+>>> import mmzoo
+>>> model = mmzoo.create_model("avmnist_image_lenet")
+>>> model.compile("adam")
+>>> model.loss.__class__.__name__
+'SparseCategoricalCrossentropy'
+"""
+
+import keras
+from keras import ops
+
+MODALITY_MASK = "modality_mask"
+
+
+@keras.saving.register_keras_serializable(package="mmzoo")
+class MultimodalModel(keras.Model):
+    """A functional model over named modality inputs, built by `mmzoo.build_model`."""
+
+    def __init__(self, *args, modalities=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = [tensor.name for tensor in self.inputs]
+        if modalities is None:
+            modalities = [name for name in names if name != MODALITY_MASK]
+        self._modalities = list(modalities)
+        self._input_keys = set(names)
+
+    @property
+    def modalities(self):
+        """The modality input names, in the order of the modality mask's columns."""
+        return list(self._modalities)
+
+    def get_config(self):
+        return {**super().get_config(), "modalities": self.modalities}
+
+    @property
+    def head(self):
+        """The model's `TaskHead` layer."""
+        return self.get_layer("head")
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, dict):
+            inputs = self._checked_inputs(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _checked_inputs(self, inputs):
+        expected = self._input_keys
+        unexpected = sorted(set(inputs) - expected)
+        missing = sorted(expected - set(inputs) - {MODALITY_MASK})
+        if unexpected or missing:
+            problems = []
+            if missing:
+                problems.append(f"missing {missing}")
+            if unexpected:
+                problems.append(f"unexpected {unexpected}")
+            raise ValueError(
+                f"Model {self.name!r} takes the inputs {sorted(expected)}; the batch has "
+                f"{'; '.join(problems)} keys. Received: inputs with keys {sorted(inputs)}"
+            )
+        if MODALITY_MASK in expected and MODALITY_MASK not in inputs:
+            first = inputs[self.modalities[0]]
+            if not isinstance(first, keras.KerasTensor):
+                batch = ops.shape(first)[0]
+                inputs = dict(inputs, **{MODALITY_MASK: ops.ones((batch, len(self.modalities)))})
+        return inputs
+
+    def compile(self, optimizer="adam", loss="auto", metrics="auto", **kwargs):
+        """Like `keras.Model.compile`; `"auto"` picks the head's loss and metrics."""
+        if isinstance(loss, str) and loss == "auto":
+            loss = self.head.default_loss()
+        if isinstance(metrics, str) and metrics == "auto":
+            metrics = self.head.default_metrics()
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built and hasattr(self, "optimizer"):
+            self.optimizer.build(self.trainable_variables)

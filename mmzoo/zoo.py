@@ -1,0 +1,168 @@
+"""Assemble towers, a fusion layer and a head into one `MultimodalModel`.
+
+>>> import mmzoo
+>>> model = mmzoo.build_model(
+...     inputs={
+...         "image": {"tower": "conv", "input_shape": (28, 28, 1)},
+...         "text": {"tower": "cnn", "input_shape": (16,), "vocab_size": 500},
+...     },
+...     fusion="gated",
+...     num_outputs=10,
+... )
+>>> sorted(model.input_names)
+['image', 'modality_mask', 'text']
+"""
+
+import copy
+import inspect
+
+import keras
+
+from mmzoo.fusion import ModalityDropout, get_fusion
+from mmzoo.heads import TaskHead
+from mmzoo.model import MODALITY_MASK, MultimodalModel
+from mmzoo.presets import PRESETS
+from mmzoo.towers import MODALITIES, get_tower
+
+
+def build_model(
+    inputs,
+    fusion="concat",
+    fusion_options=None,
+    head="multiclass",
+    num_outputs=10,
+    head_options=None,
+    modality_dropout=0.0,
+    name="mmzoo_model",
+):
+    """Builds a multimodal model.
+
+    Args:
+        inputs: dict from input name to tower spec, e.g.
+            `{"image": {"tower": "conv", "input_shape": (32, 32, 3)}}`. The name is the
+            model's input name; its modality is the spec's `"modality"` or the name's
+            first `_`-separated word (`"image_left"` is an image). The other keys of
+            the spec are options of that tower's builder.
+        fusion: name of the fusion layer (see `mmzoo.list_fusions()`).
+        fusion_options: keyword arguments of the fusion layer.
+        head: `"multiclass"`, `"binary"`, `"multilabel"` or `"regression"`.
+        num_outputs: classes (or regression targets); 1 for a binary head.
+        head_options: keyword arguments of `TaskHead`, e.g. `hidden_units`,
+            `dropout`, `class_names`.
+        modality_dropout: rate at which whole modalities are masked per example in
+            training, so the model learns to predict from any subset of them.
+        name: the model's name.
+
+    Returns:
+        A `MultimodalModel` taking a dict of the named inputs (plus an optional
+        `"modality_mask"` of shape `(batch, len(inputs))` when there are several).
+    """
+    if not isinstance(inputs, dict) or not inputs:
+        raise ValueError(
+            "`inputs` must be a non-empty dict from input name to tower spec, e.g. "
+            "{'image': {'tower': 'conv', 'input_shape': (32, 32, 3)}}. "
+            f"Received: inputs={inputs!r}"
+        )
+    if MODALITY_MASK in inputs:
+        raise ValueError(
+            f"{MODALITY_MASK!r} is reserved for the modality mask input. "
+            f"Received: inputs with keys {list(inputs)}"
+        )
+    fusion_layer = get_fusion(fusion)(**(fusion_options or {}), name="fusion")
+    task_head = TaskHead(head, num_outputs=num_outputs, **(head_options or {}), name="head")
+
+    model_inputs, tower_outputs = {}, []
+    for input_name, spec in inputs.items():
+        tower = _build_tower(input_name, spec)
+        tower_input = tower.inputs[0]
+        model_inputs[input_name] = keras.Input(
+            shape=tower_input.shape[1:], dtype=tower_input.dtype, name=input_name
+        )
+        tower_outputs.append(tower(model_inputs[input_name]))
+
+    embeddings = [out["embedding"] for out in tower_outputs]
+    mask = None
+    if len(inputs) > 1:
+        mask = model_inputs[MODALITY_MASK] = keras.Input(shape=(len(inputs),), name=MODALITY_MASK)
+        if modality_dropout:
+            mask = ModalityDropout(modality_dropout, name="modality_dropout")(embeddings, mask=mask)
+    elif modality_dropout:
+        raise ValueError(
+            "`modality_dropout` needs at least two modalities. "
+            f"Received: modality_dropout={modality_dropout!r} with inputs {list(inputs)}"
+        )
+
+    if fusion_layer.uses_sequences:
+        fused = fusion_layer(
+            [out["sequence"] for out in tower_outputs],
+            mask=mask,
+            sequence_masks=[out.get("sequence_mask") for out in tower_outputs],
+        )
+    else:
+        fused = fusion_layer(embeddings, mask=mask)
+    return MultimodalModel(
+        inputs=model_inputs, outputs=task_head(fused), name=name, modalities=list(inputs)
+    )
+
+
+def _build_tower(input_name, spec):
+    if not isinstance(spec, dict) or "tower" not in spec:
+        raise ValueError(
+            f"The spec of input {input_name!r} must be a dict with a 'tower' key, e.g. "
+            f"{{'tower': 'conv', 'input_shape': (32, 32, 3)}}. Received: {input_name}={spec!r}"
+        )
+    options = dict(spec)
+    family = options.pop("tower")
+    modality = options.pop("modality", input_name.split("_")[0])
+    if modality not in MODALITIES:
+        raise ValueError(
+            f"Cannot tell the modality of input {input_name!r}: name it after one of "
+            f"{', '.join(MODALITIES)} (e.g. 'image_left') or give a 'modality' key. "
+            f"Received: modality={modality!r}"
+        )
+    builder = get_tower(modality, family)
+    accepted = inspect.signature(builder).parameters
+    unknown = sorted(set(options) - set(accepted) - {"name"})
+    if unknown:
+        valid = sorted(p for p in accepted if p != "name")
+        raise ValueError(
+            f"Unknown option(s) {unknown} for the {modality} tower {family!r} of input "
+            f"{input_name!r}. Valid options: {', '.join(valid)}. Received: {input_name}={spec!r}"
+        )
+    return builder(name=input_name, **options)
+
+
+def create_model(name, **overrides):
+    """Builds the preset `name`; keyword overrides are merged into its config.
+
+    Nested dicts merge key by key, so `create_model("trimodal_gated",
+    inputs={"text": {"vocab_size": 5000}})` changes only the text vocabulary.
+
+    >>> import mmzoo
+    >>> mmzoo.create_model("avmnist_late_fusion").name
+    'avmnist_late_fusion'
+    """
+    preset = PRESETS.get(name, argument="name")
+    unknown = sorted(set(overrides) - set(inspect.signature(build_model).parameters))
+    if unknown:
+        raise ValueError(
+            f"Unknown override(s) {unknown} for preset {name!r}. Valid overrides: "
+            f"{', '.join(inspect.signature(build_model).parameters)}. Received: {overrides!r}"
+        )
+    config = _merge({"name": name, **copy.deepcopy(preset["config"])}, overrides)
+    return build_model(**config)
+
+
+def list_models(pattern=None):
+    """Names of the presets, optionally filtered by a pattern such as `"avmnist_*"`."""
+    return PRESETS.names(pattern)
+
+
+def _merge(base, overrides):
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

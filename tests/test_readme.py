@@ -1,0 +1,28 @@
+import re
+
+import mmzoo
+from conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def _table_names(section):
+    block = re.search(rf"<!-- {section} -->(.*?)<!-- /{section} -->", README, re.S).group(1)
+    return sorted(re.findall(r"^\| `([^`]+)` \|", block, re.M))
+
+
+def test_readme_tables_match_the_registries():
+    assert _table_names("towers") == mmzoo.list_towers()
+    assert _table_names("fusions") == mmzoo.list_fusions()
+    assert _table_names("presets") == mmzoo.list_models()
+
+
+def test_readme_preset_descriptions_match():
+    for name in mmzoo.list_models():
+        assert f"| `{name}` | {mmzoo.get_preset(name)['description']} |" in README
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci == "make test"
+    assert "```bash\nmake test\n```" in README
