@@ -1,0 +1,84 @@
+"""The shared tail of every mmzoo input pipeline: shard, cache, shuffle, map, batch.
+
+Every source (numpy arrays, a manifest, TFDS) turns into a dataset of unbatched
+`(features, label)` pairs; `finish_pipeline` then applies the same steps in the same
+order, so all sources behave alike:
+
+1. `shard` for multi-worker input (each worker reads a distinct part);
+2. `cache` (optional) after the deterministic decoding;
+3. `shuffle` with a seed: the same seed gives the same batches, and each epoch gets a
+   different, still deterministic, order;
+4. the training-only map (random crops, augmentation), in parallel with AUTOTUNE;
+5. `batch` (`drop_remainder=True` gives static batch shapes, as TPUs need) and
+   `prefetch`.
+
+>>> import numpy as np, tensorflow as tf
+>>> from mmzoo.data.pipeline import finish_pipeline
+>>> examples = tf.data.Dataset.from_tensor_slices(({"x": np.arange(10.0)}, np.arange(10)))
+>>> batches = finish_pipeline(examples, batch_size=4, shuffle=False)
+>>> [int(y.shape[0]) for _, y in batches]
+[4, 4, 2]
+"""
+
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def finish_pipeline(
+    examples,
+    batch_size=32,
+    shuffle=True,
+    seed=0,
+    shuffle_buffer=None,
+    drop_remainder=False,
+    cache=False,
+    num_shards=1,
+    shard_index=0,
+    train_map=None,
+):
+    """Shards, caches, shuffles, maps, batches and prefetches `(features, label)` pairs.
+
+    Args:
+        examples: unbatched dataset of `(features_dict, label)` pairs.
+        batch_size: examples per batch.
+        shuffle: shuffle each epoch (seeded; a different order every epoch).
+        seed: shuffle and augmentation seed.
+        shuffle_buffer: buffer size; the whole dataset when None and its size is known.
+        drop_remainder: drop the last partial batch (static shapes for TPU).
+        cache: `True` to cache in memory, a path to cache on disk, `False` for none.
+        num_shards, shard_index: this worker's part of the input.
+        train_map: optional `fn(features, label, seed) -> (features, label)` run after
+            shuffling, for random crops and augmentation; `seed` is a `(2,)` int64
+            tensor distinct for each example of each epoch.
+    """
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("num_shards", num_shards)
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(
+            f"`shard_index` must be in [0, num_shards={num_shards}). "
+            f"Received: shard_index={shard_index!r}"
+        )
+    if num_shards > 1:
+        examples = examples.shard(num_shards, shard_index)
+    if cache:
+        examples = examples.cache() if cache is True else examples.cache(str(cache))
+    if shuffle:
+        if shuffle_buffer is None:
+            size = int(examples.cardinality())
+            shuffle_buffer = size if size > 0 else 10_000
+        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if train_map is not None:
+        # One seed per example and epoch: a seeded random stream zipped alongside.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        examples = tf.data.Dataset.zip(examples, seeds).map(
+            lambda example, example_seed: train_map(*example, example_seed),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+    return examples.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mmzoo.data.pipeline import finish_pipeline
+
+
+def _examples(n=20):
+    return tf.data.Dataset.from_tensor_slices(({"x": np.arange(n, dtype="float32")}, np.arange(n)))
+
+
+def _epoch_orders(dataset, epochs=2):
+    return [np.concatenate([y.numpy() for _, y in dataset]).tolist() for _ in range(epochs)]
+
+
+def test_same_seed_same_batches_and_each_epoch_differs():
+    first = _epoch_orders(finish_pipeline(_examples(), batch_size=4, seed=7))
+    second = _epoch_orders(finish_pipeline(_examples(), batch_size=4, seed=7))
+    assert first == second
+    assert first[0] != first[1]
+    assert sorted(first[0]) == list(range(20))
+    other_seed = _epoch_orders(finish_pipeline(_examples(), batch_size=4, seed=8))
+    assert other_seed[0] != first[0]
+
+
+def test_drop_remainder_gives_static_batch_shape():
+    dataset = finish_pipeline(_examples(10), batch_size=4, drop_remainder=True, shuffle=False)
+    assert dataset.element_spec[1].shape.as_list() == [4]
+    assert sum(1 for _ in dataset) == 2
+
+
+def test_shards_are_disjoint_and_cover_everything():
+    parts = [
+        _epoch_orders(finish_pipeline(_examples(), batch_size=3, num_shards=2, shard_index=i), 1)[0]
+        for i in range(2)
+    ]
+    assert not set(parts[0]) & set(parts[1])
+    assert sorted(parts[0] + parts[1]) == list(range(20))
+
+
+def test_train_map_gets_a_distinct_seed_per_example_and_epoch():
+    def add_noise(features, label, seed):
+        return dict(features, noise=tf.random.stateless_uniform((), seed)), label
+
+    dataset = finish_pipeline(_examples(), batch_size=20, shuffle=False, seed=1, train_map=add_noise)
+    epochs = [next(iter(dataset))[0]["noise"].numpy() for _ in range(2)]
+    assert len(set(epochs[0].tolist())) == 20
+    assert not np.allclose(epochs[0], epochs[1])
+    again = finish_pipeline(_examples(), batch_size=20, shuffle=False, seed=1, train_map=add_noise)
+    np.testing.assert_array_equal(next(iter(again))[0]["noise"].numpy(), epochs[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=2.0), "batch_size"),
+        (dict(num_shards=0), "num_shards"),
+        (dict(num_shards=2, shard_index=2), "shard_index"),
+    ],
+)
+def test_pipeline_argument_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        finish_pipeline(_examples(), **kwargs)
