@@ -1,1 +1,35 @@
-"""mmzoo: a Keras 3 model zoo for multimodal learning (being assembled)."""
+"""mmzoo: a Keras 3 model zoo for multimodal learning on TensorFlow.
+
+>>> import mmzoo
+>>> model = mmzoo.create_model("avmnist_late_fusion")
+>>> model.modalities
+['image', 'audio']
+"""
+
+__version__ = "0.1.0"
+
+from mmzoo import data, datasets, fusion, preprocessing, towers  # noqa: E402
+from mmzoo.fusion import list_fusions  # noqa: E402
+from mmzoo.heads import TaskHead  # noqa: E402
+from mmzoo.interpret import modality_weights  # noqa: E402
+from mmzoo.model import MODALITY_MASK, MultimodalModel  # noqa: E402
+from mmzoo.towers import list_towers  # noqa: E402
+from mmzoo.zoo import build_model, create_model, get_preset, list_models  # noqa: E402
+
+__all__ = [
+    "MODALITY_MASK",
+    "MultimodalModel",
+    "TaskHead",
+    "build_model",
+    "create_model",
+    "data",
+    "datasets",
+    "fusion",
+    "get_preset",
+    "list_fusions",
+    "list_models",
+    "list_towers",
+    "modality_weights",
+    "preprocessing",
+    "towers",
+]

@@ -65,8 +65,10 @@ class MultimodalModel(keras.Model):
         if MODALITY_MASK in expected and MODALITY_MASK not in inputs:
             first = inputs[self.modalities[0]]
             if not isinstance(first, keras.KerasTensor):
-                batch = ops.shape(first)[0]
-                inputs = dict(inputs, **{MODALITY_MASK: ops.ones((batch, len(self.modalities)))})
+                # Tensors throughout: Keras refuses a mix of numpy arrays and tensors.
+                inputs = {key: ops.convert_to_tensor(value) for key, value in inputs.items()}
+                batch = ops.shape(inputs[self.modalities[0]])[0]
+                inputs[MODALITY_MASK] = ops.ones((batch, len(self.modalities)))
         return inputs
 
     def compile(self, optimizer="adam", loss="auto", metrics="auto", **kwargs):

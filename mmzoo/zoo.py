@@ -153,6 +153,16 @@ def create_model(name, **overrides):
     return build_model(**config)
 
 
+def get_preset(name):
+    """The preset `name`: a dict with its `"description"` and `build_model` `"config"`.
+
+    >>> import mmzoo
+    >>> sorted(mmzoo.get_preset("trimodal_gated"))
+    ['config', 'description']
+    """
+    return copy.deepcopy(PRESETS.get(name, argument="name"))
+
+
 def list_models(pattern=None):
     """Names of the presets, optionally filtered by a pattern such as `"avmnist_*"`."""
     return PRESETS.names(pattern)

@@ -1,0 +1,63 @@
+"""Fusion layers: combine per-modality embeddings into one vector.
+
+Every fusion is a serializable `keras.layers.Layer` called as
+`fusion(embeddings, mask=None, training=None)`, where `embeddings` is a list of M
+`(batch, d_i)` tensors (or `(batch, steps_i, c_i)` sequences for layers whose
+`uses_sequences` is True) and `mask` an optional `(batch, M)` modality mask
+(1 = present). A missing modality contributes nothing to the output.
+
+Fusions are registered under short names:
+
+>>> from mmzoo.fusion import get_fusion, list_fusions
+>>> list_fusions("*attention")
+['attention', 'cross_attention']
+>>> get_fusion("concat").__name__
+'ConcatFusion'
+"""
+
+from mmzoo.fusion.attention import AttentionFusion
+from mmzoo.fusion.base import FusionLayer
+from mmzoo.fusion.concat import ConcatFusion, MeanFusion, SumFusion
+from mmzoo.fusion.cross_attention import CrossAttentionFusion, CrossModalBlock
+from mmzoo.fusion.gated import GatedFusion
+from mmzoo.fusion.modality_dropout import ModalityDropout
+from mmzoo.fusion.tensor import LowRankFusion, TensorFusion
+from mmzoo.registry import Registry
+
+FUSIONS = Registry("fusion")
+FUSIONS.register("concat", ConcatFusion)
+FUSIONS.register("sum", SumFusion)
+FUSIONS.register("mean", MeanFusion)
+FUSIONS.register("gated", GatedFusion)
+FUSIONS.register("attention", AttentionFusion)
+FUSIONS.register("tensor", TensorFusion)
+FUSIONS.register("low_rank", LowRankFusion)
+FUSIONS.register("cross_attention", CrossAttentionFusion)
+
+
+def get_fusion(name):
+    """Returns the fusion layer class registered as `name`; errors list the valid names."""
+    return FUSIONS.get(name, argument="fusion")
+
+
+def list_fusions(pattern=None):
+    """Sorted names of the registered fusions, optionally filtered by a shell-style pattern."""
+    return FUSIONS.names(pattern)
+
+
+__all__ = [
+    "FUSIONS",
+    "AttentionFusion",
+    "ConcatFusion",
+    "CrossAttentionFusion",
+    "CrossModalBlock",
+    "FusionLayer",
+    "GatedFusion",
+    "LowRankFusion",
+    "MeanFusion",
+    "ModalityDropout",
+    "SumFusion",
+    "TensorFusion",
+    "get_fusion",
+    "list_fusions",
+]

@@ -1,0 +1,103 @@
+"""The base class of the fusion layers: input checks and modality-mask handling.
+
+Every fusion layer takes a list of per-modality tensors and an optional modality
+mask `(batch, M)` (1 = present, 0 = missing) and returns one `(batch, dim)` tensor.
+
+>>> from mmzoo.fusion.base import FusionLayer
+>>> FusionLayer.uses_sequences
+False
+"""
+
+import keras
+from keras import ops
+
+
+def check_positive_int(name, value):
+    """Raises a ValueError unless `value` is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def check_rate(name, value):
+    """Raises a ValueError unless `value` is a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
+
+
+def masked_fill(x, keep, value=0.0):
+    """`x` where `keep` (broadcastable, 1 = keep) is positive, else `value`.
+
+    A `where`, not a product, so a masked entry is exactly `value` even when `x`
+    holds inf or nan.
+    """
+    return ops.where(keep > 0, x, ops.full_like(x, value))
+
+
+class FusionLayer(keras.layers.Layer):
+    """Base class of mmzoo fusion layers.
+
+    Subclasses implement `build(input_shape)` (calling `self.check_input_shapes`)
+    and `call(embeddings, mask=None, training=None)`. The class attribute
+    `uses_sequences` says whether the layer consumes `(batch, steps, channels)`
+    sequences instead of `(batch, dim)` embeddings; `min_modalities` is the fewest
+    modalities it accepts.
+
+    Args:
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+    """
+
+    uses_sequences = False
+    min_modalities = 1
+
+    def compute_mask(self, inputs, previous_mask=None):
+        # The output is one fused vector per example: no per-timestep mask.
+        return None
+
+    def check_input_shapes(self, input_shape):
+        """Checks that `input_shape` is a list of shapes of the expected rank.
+
+        Returns the shapes as a list of tuples.
+        """
+        rank = 3 if self.uses_sequences else 2
+        if self.uses_sequences:
+            kind = "(batch, steps, channels) sequences"
+        else:
+            kind = "(batch, dim) embeddings"
+        if not isinstance(input_shape, (list, tuple)) or not input_shape or not all(
+            isinstance(s, (list, tuple)) for s in input_shape
+        ):
+            raise ValueError(
+                f"`{self.__class__.__name__}` expects a list of {kind}, one per modality. "
+                f"Received: input_shape={input_shape!r}"
+            )
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) < self.min_modalities:
+            raise ValueError(
+                f"`{self.__class__.__name__}` needs at least {self.min_modalities} modalities. "
+                f"Received: {len(shapes)} modalities, input_shape={shapes!r}"
+            )
+        for i, shape in enumerate(shapes):
+            if len(shape) != rank or shape[-1] is None:
+                raise ValueError(
+                    f"`{self.__class__.__name__}` expects {kind} with a known last dimension; "
+                    f"modality {i} does not fit. Received: input_shape={shapes!r}"
+                )
+        return shapes
+
+    def modality_mask(self, mask, num_modalities):
+        """The modality mask as a `(batch, M)` 0/1 tensor of the compute dtype, or None.
+
+        None, or a list/tuple (the per-tensor masks Keras passes on its own), means
+        every modality is present.
+        """
+        if mask is None or isinstance(mask, (list, tuple)):
+            return None
+        mask = ops.convert_to_tensor(mask)
+        width = mask.shape[-1] if len(mask.shape) else None
+        if len(mask.shape) != 2 or (width is not None and width != num_modalities):
+            raise ValueError(
+                f"`{self.__class__.__name__}` expects a modality mask of shape "
+                f"(batch, {num_modalities}). Received: mask.shape={tuple(mask.shape)}"
+            )
+        # Binarize: any positive value means present.
+        return ops.cast(ops.greater(mask, 0), self.compute_dtype)
