@@ -1,0 +1,199 @@
+"""Named datasets: `tf.data` pipelines of unbatched example dicts.
+
+Every element is a dict keyed by modality name plus `"label"`:
+
+- `"image"`: float32 `(H, W, C)` in [0, 1];
+- `"text"`: tf.string scalar, the raw sentence (tokenized later, in the pipeline);
+- `"audio"`: float32 `(num_samples,)` waveform in [-1, 1] (or, for
+  `av_mnist` with `variant="multibench"`, a float32 `(112, 112)` spectrogram);
+- `"label"`: int64 scalar class index.
+
+Registered datasets (`list_datasets()`):
+
+- `"embedded"`: image + text + audio, generated locally with numpy in about a
+  second, no files needed (`mmzoo.datasets.embedded`).
+- `"av_mnist"`: MNIST digits paired with Free Spoken Digit recordings, read from the
+  TFDS data dirs `mnist` and `spoken_digit` without network (`mmzoo.datasets.av_mnist`).
+
+Where data lives (`find_data_dir`): the `data_dir` argument, else the environment
+variable `MMZOO_DATA_DIR`, else TFDS's default (`$TFDS_DATA_DIR` or
+`~/tensorflow_datasets`). A folder that holds a `tensorflow_datasets/` subfolder (such
+as a shared data folder with `tensorflow_datasets/`, `fsdd/` and `mnist/`) stands for
+that subfolder.
+
+Example:
+
+>>> import mmzoo.datasets as datasets
+>>> datasets.list_datasets()
+['av_mnist', 'embedded']
+>>> ds = datasets.load("embedded", split="validation", num_validation=8)
+>>> example = next(iter(ds))
+>>> sorted(example), example["image"].shape.as_list(), example["label"].dtype.name
+(['audio', 'image', 'label', 'text'], [32, 32, 3], 'int64')
+>>> datasets.info("embedded").class_names[:2]
+('circle_bass_forest', 'circle_low_harbor')
+"""
+
+import dataclasses
+import os
+import pathlib
+
+from mmzoo.registry import Registry
+
+ENV_VAR = "MMZOO_DATA_DIR"
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a named dataset holds.
+
+    Attributes:
+        name: registry name.
+        description: one paragraph.
+        modalities: dict from modality name to a spec dict, e.g.
+            `{"image": {"shape": (32, 32, 3)}, "text": {"max_words": 20},
+            "audio": {"sample_rate": 8000, "num_samples": 8000}}`.
+        class_names: tuple of class names, indexed by label.
+        splits: tuple of split names.
+    """
+
+    name: str
+    description: str
+    modalities: dict
+    class_names: tuple
+    splits: tuple = SPLITS
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """Raised when a dataset's files are not in the data folder."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    load: object
+    info: object
+    is_available: object
+    options: tuple
+
+
+DATASETS = Registry("dataset")
+
+
+def list_datasets(pattern=None):
+    """Sorted names of the registered datasets, optionally filtered by a shell pattern."""
+    return DATASETS.names(pattern)
+
+
+def load(name, split="train", data_dir=None, seed=0, **options):
+    """Loads split `split` of dataset `name` as a `tf.data.Dataset` of example dicts.
+
+    Args:
+        name: a name from `list_datasets()`.
+        split: `"train"`, `"validation"` or `"test"`.
+        data_dir: where the dataset's files are (see `find_data_dir`); ignored by
+            datasets that need no files.
+        seed: integer; the same seed gives the same examples in the same order.
+        **options: dataset-specific options (see the dataset's module docstring).
+
+    Returns:
+        An unbatched, unshuffled `tf.data.Dataset` of dicts.
+
+    Raises:
+        ValueError: unknown dataset, split or option.
+        DataNotFoundError: the dataset's files are missing.
+    """
+    entry = _entry(name, options)
+    return entry.load(split=split, data_dir=data_dir, seed=seed, **options)
+
+
+def info(name, **options):
+    """The `DatasetInfo` of dataset `name` under `options` (which can change shapes)."""
+    entry = _entry(name, options)
+    return DatasetInfo(name=name, **entry.info(**options))
+
+
+def is_available(name, data_dir=None):
+    """Whether `load(name, data_dir=data_dir)` finds its files (no network is used)."""
+    return bool(DATASETS.get(name, "name").is_available(data_dir))
+
+
+def find_data_dir(data_dir=None):
+    """The TFDS data dir to read from, as a `pathlib.Path` (it may not exist).
+
+    Order: `data_dir`, else `$MMZOO_DATA_DIR`, else TFDS's default data dir
+    (`$TFDS_DATA_DIR`, else `~/tensorflow_datasets`). A folder with a
+    `tensorflow_datasets/` subfolder stands for that subfolder, so both the shared data
+    folder and its `tensorflow_datasets/` work.
+    """
+    if data_dir is None:
+        data_dir = os.environ.get(ENV_VAR) or None
+    if data_dir is None:
+        data_dir = os.environ.get("TFDS_DATA_DIR") or pathlib.Path.home() / "tensorflow_datasets"
+    path = pathlib.Path(os.path.expanduser(os.fspath(data_dir)))
+    if (path / "tensorflow_datasets").is_dir():
+        path = path / "tensorflow_datasets"
+    return path
+
+
+def _entry(name, options):
+    entry = DATASETS.get(name, "name")
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {unknown} for dataset {name!r}. Valid options: "
+            f"{', '.join(entry.options)}. Received: "
+            + ", ".join(f"{k}={options[k]!r}" for k in unknown)
+        )
+    return entry
+
+
+def _lazy(module, function):
+    """`module.function`, imported on first call (keeps `import mmzoo.datasets` light)."""
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(f"mmzoo.datasets.{module}"), function)(
+            *args, **kwargs
+        )
+
+    call.__name__ = function
+    return call
+
+
+DATASETS.register(
+    "embedded",
+    _Entry(
+        load=_lazy("embedded", "load"),
+        info=_lazy("embedded", "info"),
+        is_available=lambda data_dir=None: True,
+        options=("num_examples", "num_train", "num_validation", "num_test", "weak_prob",
+                 "corrupt_prob"),
+    ),
+)
+DATASETS.register(
+    "av_mnist",
+    _Entry(
+        load=_lazy("av_mnist", "load"),
+        info=_lazy("av_mnist", "info"),
+        is_available=_lazy("av_mnist", "is_available"),
+        options=("variant", "holdout", "test_speakers", "num_samples", "spectrogram",
+                 "with_metadata"),
+    ),
+)
+
+__all__ = [
+    "DATASETS",
+    "DataNotFoundError",
+    "DatasetInfo",
+    "find_data_dir",
+    "info",
+    "is_available",
+    "list_datasets",
+    "load",
+]
