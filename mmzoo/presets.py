@@ -56,18 +56,20 @@ _TRIMODAL_TEXT = {
 
 
 def _trimodal(fusion, text):
+    # Cross-modal attention reads the towers' sequences, never their pooled embeddings.
+    width = {} if fusion == "cross_attention" else {"embedding_dim": 64}
     return {
         "inputs": {
             "image": {
                 "tower": "conv",
                 "input_shape": IMAGE_SHAPE,
                 "filters": (16, 32, 64),
-                "embedding_dim": 64,
+                **width,
             },
             "text": {
                 "input_shape": (TEXT_LENGTH,),
                 "vocab_size": VOCAB_SIZE,
-                "embedding_dim": 64,
+                **width,
                 **_TEXT_TOWERS[text],
             },
             "audio": {
@@ -75,7 +77,7 @@ def _trimodal(fusion, text):
                 "input_shape": (AUDIO_SAMPLES,),
                 "sample_rate": SAMPLE_RATE,
                 "filters": (16, 32, 64),
-                "embedding_dim": 64,
+                **width,
             },
         },
         "fusion": fusion,

@@ -42,7 +42,9 @@ def build_model(
             `{"image": {"tower": "conv", "input_shape": (32, 32, 3)}}`. The name is the
             model's input name; its modality is the spec's `"modality"` or the name's
             first `_`-separated word (`"image_left"` is an image). The other keys of
-            the spec are options of that tower's builder.
+            the spec are options of that tower's builder. With a sequence fusion
+            (`"cross_attention"`) `embedding_dim` defaults to None: nothing reads the
+            pooled embedding, so the towers get no projection.
         fusion: name of the fusion layer (see `mmzoo.list_fusions()`).
         fusion_options: keyword arguments of the fusion layer.
         head: `"multiclass"`, `"binary"`, `"multilabel"` or `"regression"`.
@@ -73,7 +75,7 @@ def build_model(
 
     model_inputs, tower_outputs = {}, []
     for input_name, spec in inputs.items():
-        tower = _build_tower(input_name, spec)
+        tower = _build_tower(input_name, spec, fusion_layer.uses_sequences)
         tower_input = tower.inputs[0]
         model_inputs[input_name] = keras.Input(
             shape=tower_input.shape[1:], dtype=tower_input.dtype, name=input_name
@@ -105,7 +107,7 @@ def build_model(
     )
 
 
-def _build_tower(input_name, spec):
+def _build_tower(input_name, spec, uses_sequences=False):
     if not isinstance(spec, dict) or "tower" not in spec:
         raise ValueError(
             f"The spec of input {input_name!r} must be a dict with a 'tower' key, e.g. "
@@ -129,6 +131,9 @@ def _build_tower(input_name, spec):
             f"Unknown option(s) {unknown} for the {modality} tower {family!r} of input "
             f"{input_name!r}. Valid options: {', '.join(valid)}. Received: {input_name}={spec!r}"
         )
+    if uses_sequences and "embedding_dim" in accepted:
+        # A sequence fusion never reads the pooled embedding: no projection to train.
+        options.setdefault("embedding_dim", None)
     return builder(name=input_name, **options)
 
 

@@ -22,6 +22,8 @@ order, so all sources behave alike:
 
 import tensorflow as tf
 
+from mmzoo.checks import check_positive_int
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -52,8 +54,8 @@ def finish_pipeline(
             shuffling, for random crops and augmentation; `seed` is a `(2,)` int64
             tensor distinct for each example of each epoch.
     """
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("num_shards", num_shards)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("num_shards", num_shards)
     if not 0 <= shard_index < num_shards:
         raise ValueError(
             f"`shard_index` must be in [0, num_shards={num_shards}). "
@@ -77,8 +79,3 @@ def finish_pipeline(
             deterministic=True,
         )
     return examples.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")

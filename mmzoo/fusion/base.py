@@ -12,18 +12,6 @@ import keras
 from keras import ops
 
 
-def check_positive_int(name, value):
-    """Raises a ValueError unless `value` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-
-
-def check_rate(name, value):
-    """Raises a ValueError unless `value` is a number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
-
-
 def masked_fill(x, keep, value=0.0):
     """`x` where `keep` (broadcastable, 1 = keep) is positive, else `value`.
 

@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from mmzoo.fusion.base import FusionLayer, check_positive_int, masked_fill
+from mmzoo.checks import check_positive_int
+from mmzoo.fusion.base import FusionLayer, masked_fill
 
 
 @keras.saving.register_keras_serializable(package="mmzoo")

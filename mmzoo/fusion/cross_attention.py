@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from mmzoo.fusion.base import FusionLayer, check_positive_int, check_rate, masked_fill
+from mmzoo.checks import check_positive_int, check_rate
+from mmzoo.fusion.base import FusionLayer, masked_fill
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned", None)
 

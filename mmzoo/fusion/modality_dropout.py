@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from mmzoo.fusion.base import check_rate
+from mmzoo.checks import check_rate
 
 
 @keras.saving.register_keras_serializable(package="mmzoo")

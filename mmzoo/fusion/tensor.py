@@ -5,7 +5,8 @@ import math
 import keras
 from keras import ops
 
-from mmzoo.fusion.base import FusionLayer, check_positive_int, check_rate, masked_fill
+from mmzoo.checks import check_positive_int, check_rate
+from mmzoo.fusion.base import FusionLayer, masked_fill
 
 # Largest flattened outer product TensorFusion accepts (the next Dense layer has
 # this many times `dim` weights).

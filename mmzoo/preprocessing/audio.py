@@ -12,10 +12,11 @@ of waveforms in an exported serving function.
 ((16000,), 'float32')
 """
 
-import numbers
 
 import keras
 import tensorflow as tf
+
+from mmzoo.checks import check_positive_int, is_int, is_number
 
 # Plain graph code (tf.cond / tf.while_loop, no Python control flow on tensors): keeps
 # AutoGraph from rewriting it, which is slow and changes nothing, inside Dataset.map.
@@ -164,10 +165,10 @@ def resample(waveform, orig_rate, target_rate):
         float32 tensor with the last axis resampled.
     """
     for arg, value in (("orig_rate", orig_rate), ("target_rate", target_rate)):
-        if _is_python_number(value) and not (_is_int(value) and value > 0):
+        if is_number(value) and not (is_int(value) and value > 0):
             raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}")
     waveform = tf.convert_to_tensor(waveform, dtype=tf.float32)
-    if _is_python_number(orig_rate) and _is_python_number(target_rate):
+    if is_number(orig_rate) and is_number(target_rate):
         if orig_rate == target_rate:
             return waveform
     orig = tf.cast(orig_rate, tf.int64)
@@ -212,7 +213,7 @@ def fix_length(waveform, num_samples, mode="center", seed=None):
     Returns:
         tensor like `waveform` with the last axis of length `num_samples`.
     """
-    num_samples = _check_positive_int("num_samples", num_samples)
+    num_samples = check_positive_int("num_samples", num_samples)
     if mode not in FIX_LENGTH_MODES:
         raise ValueError(
             f"`mode` must be one of {', '.join(FIX_LENGTH_MODES)}. Received: mode={mode!r}"
@@ -258,8 +259,8 @@ def preprocess_audio(data, sample_rate, num_samples, training=False, seed=None):
     Returns:
         float32 tensor of shape `(num_samples,)`.
     """
-    sample_rate = _check_positive_int("sample_rate", sample_rate)
-    num_samples = _check_positive_int("num_samples", num_samples)
+    sample_rate = check_positive_int("sample_rate", sample_rate)
+    num_samples = check_positive_int("num_samples", num_samples)
     if not isinstance(training, bool):
         raise ValueError(f"`training` must be a bool. Received: training={training!r}")
     waveform, rate = decode_wav(data)
@@ -295,8 +296,8 @@ class AudioPreprocessing(keras.layers.Layer):
 
     def __init__(self, sample_rate, num_samples, **kwargs):
         super().__init__(**kwargs)
-        self.sample_rate = _check_positive_int("sample_rate", sample_rate)
-        self.num_samples = _check_positive_int("num_samples", num_samples)
+        self.sample_rate = check_positive_int("sample_rate", sample_rate)
+        self.num_samples = check_positive_int("num_samples", num_samples)
 
     def call(self, inputs):
         inputs = tf.cast(inputs, tf.float32)
@@ -350,7 +351,7 @@ def _uint(data, position, size):
 def _random_offset(room, seed):
     if seed is None:
         return tf.random.uniform([], 0, room + 1, dtype=tf.int32)
-    if _is_int(seed):
+    if is_int(seed):
         seed = [seed, 0]
     seed = tf.convert_to_tensor(seed)
     if not seed.shape.is_compatible_with([2]):
@@ -362,15 +363,3 @@ def _random_offset(room, seed):
     return tf.random.stateless_uniform([], seed=seed, minval=0, maxval=room + 1, dtype=tf.int32)
 
 
-def _check_positive_int(arg, value):
-    if not (_is_int(value) and value > 0):
-        raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}")
-    return int(value)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_python_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)

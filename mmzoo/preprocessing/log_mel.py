@@ -17,24 +17,17 @@ features alone or in any batch.
 """
 
 import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
+from mmzoo.checks import is_int, is_number
+
 WINDOWS = ("hann", "hamming", "blackman", "boxcar")
 MEL_SCALES = ("slaney", "htk")
 NORMS = ("slaney", None)
 PAD_MODES = ("constant", "reflect")
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check(condition, argument, value, requirement):
@@ -116,30 +109,30 @@ class LogMelSpectrogram(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check(_is_int(sample_rate) and sample_rate > 0, "sample_rate", sample_rate,
+        _check(is_int(sample_rate) and sample_rate > 0, "sample_rate", sample_rate,
                "a positive integer")
-        _check(_is_int(n_fft) and n_fft >= 2, "n_fft", n_fft, "an integer >= 2")
-        _check(_is_int(hop_length) and hop_length > 0, "hop_length", hop_length,
+        _check(is_int(n_fft) and n_fft >= 2, "n_fft", n_fft, "an integer >= 2")
+        _check(is_int(hop_length) and hop_length > 0, "hop_length", hop_length,
                "a positive integer")
-        _check(win_length is None or (_is_int(win_length) and 0 < win_length <= n_fft),
+        _check(win_length is None or (is_int(win_length) and 0 < win_length <= n_fft),
                "win_length", win_length, f"None or an integer in [1, n_fft={n_fft}]")
         _check(window in WINDOWS, "window", window, f"one of {WINDOWS}")
-        _check(_is_int(n_mels) and n_mels > 0, "n_mels", n_mels, "a positive integer")
+        _check(is_int(n_mels) and n_mels > 0, "n_mels", n_mels, "a positive integer")
         nyquist = sample_rate / 2
-        _check(_is_number(fmin) and 0 <= fmin < nyquist, "fmin", fmin,
+        _check(is_number(fmin) and 0 <= fmin < nyquist, "fmin", fmin,
                f"a number in [0, sample_rate / 2 = {nyquist})")
-        _check(fmax is None or (_is_number(fmax) and fmin < fmax <= nyquist), "fmax", fmax,
+        _check(fmax is None or (is_number(fmax) and fmin < fmax <= nyquist), "fmax", fmax,
                f"None or a number in (fmin, sample_rate / 2 = {nyquist}]")
-        _check(_is_number(power) and power > 0, "power", power, "a positive number")
+        _check(is_number(power) and power > 0, "power", power, "a positive number")
         _check(mel_scale in MEL_SCALES, "mel_scale", mel_scale, f"one of {MEL_SCALES}")
         _check(norm in NORMS, "norm", norm, f"one of {NORMS}")
         _check(isinstance(center, bool), "center", center, "a boolean")
         _check(pad_mode in PAD_MODES, "pad_mode", pad_mode, f"one of {PAD_MODES}")
         _check(isinstance(log, bool), "log", log, "a boolean")
-        _check(top_db is None or (_is_number(top_db) and top_db >= 0), "top_db", top_db,
+        _check(top_db is None or (is_number(top_db) and top_db >= 0), "top_db", top_db,
                "None or a non-negative number")
-        _check(_is_number(ref) and ref > 0, "ref", ref, "a positive number")
-        _check(_is_number(amin) and amin > 0, "amin", amin, "a positive number")
+        _check(is_number(ref) and ref > 0, "ref", ref, "a positive number")
+        _check(is_number(amin) and amin > 0, "amin", amin, "a positive number")
         self.sample_rate = int(sample_rate)
         self.n_fft = int(n_fft)
         self.hop_length = int(hop_length)

@@ -15,26 +15,24 @@ Families (registered as `"audio/<family>"`):
 
 import keras
 
-from mmzoo.preprocessing.log_mel import LogMelSpectrogram
-from mmzoo.towers import TOWERS
-from mmzoo.towers.image import (
+from mmzoo.checks import (
+    check_bool,
     check_choice,
-    check_embedding_dim,
     check_int_sequence,
-    check_lenet_options,
     check_positive_int,
     check_rate,
     check_shape,
+)
+from mmzoo.preprocessing.log_mel import LogMelSpectrogram
+from mmzoo.towers import TOWERS
+from mmzoo.towers.common import (
+    check_embedding_dim,
+    check_lenet_options,
     conv_block,
     lenet_encoder,
     project,
     tower_model,
 )
-
-
-def _check_normalize(normalize):
-    if not isinstance(normalize, bool):
-        raise ValueError(f"`normalize` must be a boolean. Received: normalize={normalize!r}")
 
 
 def _spectrogram_image(inputs, name, min_size, reason, normalize, **log_mel_options):
@@ -108,7 +106,7 @@ def build_log_mel_conv(
     check_positive_int("kernel_size", kernel_size)
     check_embedding_dim(embedding_dim)
     check_rate("dropout", dropout)
-    _check_normalize(normalize)
+    check_bool("normalize", normalize)
     inputs = keras.Input(shape=input_shape, name=name)
     x = _spectrogram_image(
         inputs, name, 2 ** len(filters), f" for {len(filters)} 2x2 max pools", normalize,
@@ -243,7 +241,7 @@ def build_lenet(
         input_shape = check_shape(input_shape, 1, "(num_samples,) or (frames, bands)")
     check_lenet_options(channels, additional_layers)
     check_embedding_dim(embedding_dim)
-    _check_normalize(normalize)
+    check_bool("normalize", normalize)
     pools = additional_layers + 1
     inputs = keras.Input(shape=input_shape, name=name)
     x = _spectrogram_image(

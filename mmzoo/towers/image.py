@@ -17,85 +17,22 @@ import os
 import keras
 from keras import ops
 
+from mmzoo.checks import (
+    check_choice,
+    check_int_sequence,
+    check_positive_int,
+    check_rate,
+    check_shape,
+)
 from mmzoo.towers import TOWERS
-
-# ---------------------------------------------------------------------------
-# Helpers shared by the image, text and audio towers.
-# ---------------------------------------------------------------------------
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_positive_int(argument, value):
-    """Raises a ValueError naming `argument` unless `value` is an int > 0."""
-    if not _is_int(value) or value <= 0:
-        raise ValueError(
-            f"`{argument}` must be a positive integer. Received: {argument}={value!r}"
-        )
-    return value
-
-
-def check_rate(argument, value):
-    """Raises a ValueError naming `argument` unless `value` is in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{argument}` must be a number in [0, 1). Received: {argument}={value!r}")
-    return value
-
-
-def check_choice(argument, value, choices):
-    """Raises a ValueError naming `argument` unless `value` is one of `choices`."""
-    if value not in choices:
-        raise ValueError(
-            f"`{argument}` must be one of {', '.join(map(repr, choices))}. "
-            f"Received: {argument}={value!r}"
-        )
-    return value
-
-
-def check_int_sequence(argument, value):
-    """A non-empty tuple of positive ints, or a ValueError naming `argument`."""
-    if isinstance(value, (list, tuple)) and value and all(_is_int(v) and v > 0 for v in value):
-        return tuple(value)
-    raise ValueError(
-        f"`{argument}` must be a non-empty list or tuple of positive integers. "
-        f"Received: {argument}={value!r}"
-    )
-
-
-def check_embedding_dim(embedding_dim):
-    """`embedding_dim` is None (native width) or a positive int."""
-    if embedding_dim is not None:
-        check_positive_int("embedding_dim", embedding_dim)
-    return embedding_dim
-
-
-def check_shape(input_shape, rank, layout):
-    """`input_shape` as a tuple of `rank` positive ints, or a ValueError."""
-    if (
-        not isinstance(input_shape, (list, tuple))
-        or len(input_shape) != rank
-        or not all(_is_int(d) and d > 0 for d in input_shape)
-    ):
-        raise ValueError(
-            f"`input_shape` must be {layout}: {rank} positive integer(s). "
-            f"Received: input_shape={input_shape!r}"
-        )
-    return tuple(input_shape)
-
-
-def project(x, embedding_dim, name):
-    """The optional final `Dense(embedding_dim, relu)` named `f"{name}_projection"`."""
-    if embedding_dim is None:
-        return x
-    return keras.layers.Dense(embedding_dim, activation="relu", name=f"{name}_projection")(x)
-
-
-def tower_model(inputs, outputs, name):
-    """The tower `keras.Model` named `f"{name}_tower"` with dict outputs."""
-    return keras.Model(inputs=inputs, outputs=outputs, name=f"{name}_tower")
-
+from mmzoo.towers.common import (
+    check_embedding_dim,
+    check_lenet_options,
+    conv_block,
+    lenet_encoder,
+    project,
+    tower_model,
+)
 
 RESNET_VARIANTS = {
     "resnet50": keras.applications.ResNet50,
@@ -115,40 +52,6 @@ def _check_image_shape(input_shape, min_size=1, reason=""):
             f"Received: input_shape={input_shape}"
         )
     return input_shape
-
-
-def conv_block(x, filters, kernel_size, prefix, use_bias=True):
-    """Conv2D (same padding) -> BatchNormalization -> ReLU -> MaxPooling2D(2)."""
-    x = keras.layers.Conv2D(
-        filters, kernel_size, padding="same", use_bias=use_bias, name=f"{prefix}_conv"
-    )(x)
-    x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
-    x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
-    return keras.layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
-
-
-def lenet_encoder(x, channels, additional_layers, prefix):
-    """MultiBench's LeNet body on a 4-D tensor: returns the last feature map.
-
-    A 5x5 conv with `channels` filters, then `additional_layers` 3x3 convs with
-    `channels * 2 ** (i + 1)` filters, each without bias and followed by BatchNorm,
-    ReLU and a 2x2 max pool, so the map shrinks by `2 ** (additional_layers + 1)`.
-    """
-    x = conv_block(x, channels, 5, f"{prefix}_block0", use_bias=False)
-    for i in range(additional_layers):
-        x = conv_block(x, channels * 2 ** (i + 1), 3, f"{prefix}_block{i + 1}", use_bias=False)
-    return x
-
-
-def check_lenet_options(channels, additional_layers):
-    check_positive_int("channels", channels)
-    if not isinstance(additional_layers, int) or isinstance(additional_layers, bool) or (
-        additional_layers < 0
-    ):
-        raise ValueError(
-            "`additional_layers` must be a non-negative integer. "
-            f"Received: additional_layers={additional_layers!r}"
-        )
 
 
 def feature_outputs(features, name, embedding_dim, dropout=0.0):

@@ -18,14 +18,18 @@ tokens. Padded positions never change the embedding, and are zero in `"sequence"
 import keras
 from keras import ops
 
-from mmzoo.towers import TOWERS
-from mmzoo.towers.image import (
+from mmzoo.checks import (
+    check_bool,
     check_choice,
-    check_embedding_dim,
     check_int_sequence,
     check_positive_int,
     check_rate,
     check_shape,
+    is_int,
+)
+from mmzoo.towers import TOWERS
+from mmzoo.towers.common import (
+    check_embedding_dim,
     project,
     tower_model,
 )
@@ -63,7 +67,7 @@ class PaddingMask(_MaskConsumer):
 
     def __init__(self, padding_id=0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(padding_id, int) or isinstance(padding_id, bool) or padding_id < 0:
+        if not is_int(padding_id) or padding_id < 0:
             raise ValueError(
                 "`padding_id` must be a non-negative integer. "
                 f"Received: padding_id={padding_id!r}"
@@ -228,7 +232,7 @@ class PositionEmbedding(keras.layers.Layer):
 
 def _text_input(input_shape, name, vocab_size):
     input_shape = check_shape(input_shape, 1, "(sequence_length,)")
-    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 2:
+    if not is_int(vocab_size) or vocab_size < 2:
         raise ValueError(
             "`vocab_size` must be an integer >= 2 (id 0 is padding). "
             f"Received: vocab_size={vocab_size!r}"
@@ -273,10 +277,7 @@ def build_lstm(
     check_positive_int("embedding_size", embedding_size)
     check_positive_int("units", units)
     check_positive_int("num_layers", num_layers)
-    if not isinstance(bidirectional, bool):
-        raise ValueError(
-            f"`bidirectional` must be a boolean. Received: bidirectional={bidirectional!r}"
-        )
+    check_bool("bidirectional", bidirectional)
     check_rate("dropout", dropout)
     check_embedding_dim(embedding_dim)
     inputs, mask = _text_input(input_shape, name, vocab_size)
