@@ -8,7 +8,7 @@
 
 from mmzoo.data.manifest import BadRow, Manifest, ManifestError, read_manifest
 from mmzoo.data.pipeline import finish_pipeline
-from mmzoo.data.sources import from_manifest, from_numpy
+from mmzoo.data.sources import from_manifest, from_numpy, from_tfds
 
 __all__ = [
     "BadRow",
@@ -17,5 +17,6 @@ __all__ = [
     "finish_pipeline",
     "from_manifest",
     "from_numpy",
+    "from_tfds",
     "read_manifest",
 ]

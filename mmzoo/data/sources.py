@@ -114,6 +114,77 @@ def from_manifest(
     return finish_pipeline(examples, train_map=train_map, **pipeline_options), manifest
 
 
+def from_tfds(
+    name, split="train", data_dir=None, features=None, label_key="label", preprocess=None,
+    **pipeline_options,
+):
+    """A pipeline over a TensorFlow Datasets dataset already prepared in `data_dir`.
+
+    Nothing is downloaded: the dataset must have been prepared there (with internet,
+    `tfds.load(name, data_dir=...)` does it once). uint8 images become float32 in
+    [0, 1], as the image towers expect.
+
+    Args:
+        name: TFDS name, e.g. `"mnist"` (optionally with a version, `"mnist:3.0.1"`).
+        split: TFDS split string, e.g. `"train"` or `"test[:10%]"`.
+        data_dir: the TFDS data dir (see `mmzoo.datasets.find_data_dir`: the argument,
+            else `$MMZOO_DATA_DIR`, else TFDS's default).
+        features: dict from model input name to TFDS feature key; by default every
+            feature except `label_key`, under its own name.
+        label_key: the TFDS feature holding the label.
+        preprocess: optional dict from input name to a function of one example's value.
+        **pipeline_options: `finish_pipeline` options.
+
+    >>> import mmzoo  # doctest: +SKIP
+    >>> ds = mmzoo.data.from_tfds("mnist", "test[:8]", data_dir="../shared/data",
+    ...                           batch_size=4)  # doctest: +SKIP
+    """
+    import tensorflow_datasets as tfds
+
+    from mmzoo.datasets import DataNotFoundError, find_data_dir
+
+    path = find_data_dir(data_dir)
+    try:
+        builder = tfds.builder(name, data_dir=str(path))
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(f"Unknown TFDS dataset. Received: name={name!r} ({error})") from None
+    if not builder.is_prepared():
+        raise DataNotFoundError(
+            f"TFDS dataset {name!r} is not prepared in {path}; mmzoo never downloads. "
+            f"Prepare it with tfds.load({name!r}, data_dir=...) where there is internet, "
+            f"or pass the folder that holds it. Received: data_dir={data_dir!r}"
+        )
+    available = sorted(builder.info.features.keys())
+    if label_key not in available:
+        raise ValueError(
+            f"TFDS dataset {name!r} has no feature {label_key!r}; its features are "
+            f"{available}. Received: label_key={label_key!r}"
+        )
+    if features is None:
+        features = {key: key for key in available if key != label_key}
+    unknown = sorted(key for key in features.values() if key not in available)
+    if unknown:
+        raise ValueError(
+            f"TFDS dataset {name!r} has no feature(s) {unknown}; its features are "
+            f"{available}. Received: features={features!r}"
+        )
+    preprocess = dict(preprocess or {})
+
+    def to_example(example):
+        inputs = {}
+        for input_name, key in features.items():
+            value = example[key]
+            if value.dtype == tf.uint8 and value.shape.rank == 3:
+                value = tf.image.convert_image_dtype(value, tf.float32)
+            inputs[input_name] = preprocess.get(input_name, _identity)(value)
+        return inputs, example[label_key]
+
+    examples = builder.as_dataset(split=split, shuffle_files=False).map(
+        to_example, num_parallel_calls=AUTOTUNE, deterministic=True
+    )
+    return finish_pipeline(examples, **pipeline_options)
+
+
 def _spec_kind(name, spec):
     kind = spec.get("kind") if isinstance(spec, dict) else None
     if kind not in INPUT_KINDS:
