@@ -95,3 +95,36 @@ def test_manifest_structure_errors(folder):
     (folder / "bad.jsonl").write_text('{"text": "a", "label": "x"}\n{oops\n')
     with pytest.raises(ValueError, match="line 2"):
         read_manifest(folder / "bad.jsonl", {"text": "text"})
+
+
+def test_from_manifest_fails_before_training_and_skip_trains_on_the_good_rows(folder):
+    import mmzoo
+    from mmzoo.preprocessing.text import TextTokenizer
+
+    tokenizer = TextTokenizer(sequence_length=4, vocabulary=["digit", "number"])
+    inputs = {
+        "image": {"kind": "image", "size": (28, 28), "channels": 1},
+        "audio": {"kind": "audio", "sample_rate": 8000, "num_samples": 4000},
+        "text": {"kind": "text", "tokenizer": tokenizer},
+    }
+    with pytest.raises(ManifestError, match=r"row 7, column 'image'.*missing\.png"):
+        mmzoo.data.from_manifest(folder / "manifest.csv", inputs, class_names=["even", "odd"])
+    with pytest.warns(UserWarning, match=r"skipped 6 bad row\(s\) of 12.*\[7, 8, 9, 10, 11, 12\]"):
+        dataset, manifest = mmzoo.data.from_manifest(
+            folder / "manifest.csv", inputs, class_names=["even", "odd"], skip_bad_rows=True,
+            batch_size=4, training=True,
+        )
+    assert sorted({b.row for b in manifest.skipped}) == [7, 8, 9, 10, 11, 12]
+    model = mmzoo.build_model(
+        {
+            "image": {"tower": "lenet", "input_shape": (28, 28, 1), "additional_layers": 1},
+            "audio": {"tower": "log_mel_conv", "input_shape": (4000,), "filters": (4,)},
+            "text": {"tower": "cnn", "input_shape": (4,), "vocab_size": 4, "filters": 4},
+        },
+        num_outputs=2,
+    )
+    model.compile("adam")
+    seen = sum(int(y.shape[0]) for _, y in dataset)
+    assert seen == 6
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

@@ -19,9 +19,13 @@ import csv
 import dataclasses
 import json
 import pathlib
+import warnings
 
 import keras
 import tensorflow as tf
+
+from mmzoo.preprocessing.audio import decode_wav
+from mmzoo.preprocessing.image import decode_image
 
 MODALITY_KINDS = ("image", "audio", "text")
 
@@ -121,6 +125,14 @@ def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad
             bar.update(number)
     if bad and not skip_bad_rows:
         raise ManifestError(path, bad)
+    if bad:
+        rows_left_out = sorted({b.row for b in bad})
+        warnings.warn(
+            f"Manifest {path}: skipped {len(rows_left_out)} bad row(s) of {len(rows)} "
+            f"(skip_bad_rows=True): rows {rows_left_out[:50]}"
+            f"{' ...' if len(rows_left_out) > 50 else ''}; `Manifest.skipped` says why.",
+            stacklevel=2,
+        )
     if not labels:
         raise ValueError(f"Manifest {path} has no usable rows. Received: {len(rows)} rows, all bad")
     return Manifest(path, columns, labels, list(class_names), bad)
@@ -155,10 +167,11 @@ def _check_value(kind, value, folder):
         return str(file), f"file not found: {file}"
     data = tf.io.read_file(str(file))
     try:
+        # The pipeline's own decoders: what passes here, the pipeline can read.
         if kind == "image":
-            tf.io.decode_image(data, expand_animations=False)
+            decode_image(data)
         else:
-            waveform, _ = tf.audio.decode_wav(data)
+            waveform, _ = decode_wav(data)
             if waveform.shape[0] == 0:
                 return str(file), f"empty wav (no samples): {file}"
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
