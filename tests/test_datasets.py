@@ -389,3 +389,15 @@ def test_helpers_are_sane():
     assert _words("Spotted in the woods : a red sign") == [
         "spotted", "in", "the", "woods", "a", "red", "sign"]
     assert pathlib.Path(embedded.__file__).name == "embedded.py"
+
+
+def test_embedded_images_survive_a_png_round_trip():
+    import tensorflow as tf
+
+    from mmzoo.preprocessing.image import ImagePreprocessing
+
+    features, _ = embedded.load_numpy("test", num_examples=16)
+    images = features["image"]
+    pngs = [tf.io.encode_png(tf.cast(tf.round(x * 255.0), tf.uint8)) for x in images]
+    decoded = ImagePreprocessing(size=images.shape[1:3], channels=3)(tf.stack(pngs))
+    np.testing.assert_array_equal(decoded.numpy(), images)

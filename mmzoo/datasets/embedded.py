@@ -308,7 +308,11 @@ def render_images(shape, visible, rng, size=IMAGE_SIZE):
             image[i, y0:y0 + 2, x0:x0 + 2] = rng.uniform(0, 1, 3)
     sigma = rng.uniform(0.02, 0.08, n).astype(np.float32)
     image = image + rng.standard_normal(image.shape, dtype=np.float32) * sigma[:, None, None, None]
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    # 8-bit levels, as images stored in files have: a PNG of an example decodes (and
+    # scales by 1/255) to exactly this array, so serving from bytes matches training.
+    # (`levels * (1 / 255)` in float32, as `tf.image.convert_image_dtype` scales.)
+    levels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.float32)
+    return levels * np.float32(1.0 / 255.0)
 
 
 def render_audio(pitch, audible, rng, sample_rate=SAMPLE_RATE, num_samples=NUM_SAMPLES,
