@@ -26,3 +26,14 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci == "make test"
     assert "```bash\nmake test\n```" in README
+
+
+def test_readme_notebook_examples_run():
+    section = README.split("## In a notebook", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["probabilities"].shape == (4, 10)
+    assert namespace["weights"].shape == (4, 3)
