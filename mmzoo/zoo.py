@@ -137,7 +137,7 @@ def _build_tower(input_name, spec, uses_sequences=False):
     return builder(name=input_name, **options)
 
 
-def create_model(name, **overrides):
+def create_model(name, /, **overrides):
     """Builds the preset `name`; keyword overrides are merged into its config.
 
     Nested dicts merge key by key, so `create_model("trimodal_gated",

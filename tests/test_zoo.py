@@ -157,6 +157,7 @@ def test_create_model_overrides_merge_nested():
     )
     assert model.get_layer("text_tower").get_layer("text_token_embedding").input_dim == 77
     assert model.output.shape[-1] == 4
+    assert mmzoo.create_model("avmnist_image_lenet", name="digits").name == "digits"
 
 
 def test_list_functions_filter():

@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import json
 import pathlib
+import re
 import warnings
 
 import keras
@@ -175,6 +176,14 @@ def _check_value(kind, value, folder):
             if waveform.shape[0] == 0:
                 return str(file), f"empty wav (no samples): {file}"
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        first = str(error).strip().splitlines()[0][:200]
-        return str(file), f"cannot decode {kind} file {file}: {first}"
+        return str(file), f"cannot decode {kind} file {file}: {_reason(error)}"
     return str(file), None
+
+
+def _reason(error):
+    """TensorFlow's message without its op and function-node decorations."""
+    message = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:[^\]]*\].*", "", error.message)
+    assertion = re.search(r"Summarized data: b?([\"'])(.*?)\1", message, re.S)
+    if assertion:  # a tf.debugging assert: keep only its own message
+        message = assertion.group(2)
+    return message.strip().splitlines()[0][:200] if message.strip() else type(error).__name__

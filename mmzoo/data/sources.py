@@ -13,7 +13,7 @@ the model's input names, ready for `model.fit`.
 import numpy as np
 import tensorflow as tf
 
-from mmzoo.data.manifest import read_manifest
+from mmzoo.data.manifest import Manifest, read_manifest
 from mmzoo.data.pipeline import AUTOTUNE, finish_pipeline
 from mmzoo.preprocessing.audio import decode_wav, fix_length, resample
 from mmzoo.preprocessing.image import preprocess_image
@@ -74,7 +74,8 @@ def from_manifest(
     Every row is checked before the pipeline is built (see `read_manifest`).
 
     Args:
-        path: the manifest.
+        path: the manifest file, or a `Manifest` already returned by `read_manifest`
+            (e.g. to adapt a tokenizer on its texts first), which is not read again.
         inputs: dict from input name (= manifest column) to its spec:
             `{"kind": "image", "size": (H, W), "channels": 3, "resize": "pad"}`,
             `{"kind": "audio", "sample_rate": 8000, "num_samples": 8000}` or
@@ -89,7 +90,16 @@ def from_manifest(
         (class names, skipped rows).
     """
     kinds = {name: _spec_kind(name, spec) for name, spec in inputs.items()}
-    manifest = read_manifest(path, kinds, label_column, class_names, skip_bad_rows)
+    if isinstance(path, Manifest):  # already read and checked: no second pass over the files
+        manifest = path
+        missing = sorted(set(inputs) - set(manifest.columns))
+        if missing:
+            raise ValueError(
+                f"The manifest was read without the input(s) {missing}. Received: a Manifest "
+                f"with columns {sorted(manifest.columns)}"
+            )
+    else:
+        manifest = read_manifest(path, kinds, label_column, class_names, skip_bad_rows)
     examples = tf.data.Dataset.from_tensor_slices(
         ({name: manifest.columns[name] for name in inputs}, np.asarray(manifest.labels, "int64"))
     )
