@@ -158,14 +158,12 @@ class LogMelSpectrogram(keras.layers.Layer):
         return "float32"
 
     def _constants(self):
-        """The padded analysis window `(n_fft,)` and the filterbank `(bins, n_mels)`."""
+        """The analysis window `(win_length,)` and the filterbank `(bins, n_mels)`."""
         import librosa  # imported lazily: only needed to build the constants
         import scipy.signal
 
         win_length = self.win_length or self.n_fft
         window = scipy.signal.get_window(self.window, win_length, fftbins=True)
-        left = (self.n_fft - win_length) // 2  # as librosa.util.pad_center
-        window = np.pad(window, (left, self.n_fft - win_length - left))
         mel = librosa.filters.mel(
             sr=self.sample_rate,
             n_fft=self.n_fft,
@@ -215,15 +213,9 @@ class LogMelSpectrogram(keras.layers.Layer):
         if self.center:
             pad = self.n_fft // 2
             x = ops.pad(x, [[0, 0], [pad, pad]], mode=self.pad_mode)
-        samples = x.shape[-1]
-        if samples is not None:
-            frames = 1 + (samples - self.n_fft) // self.hop_length
-        else:
-            frames = 1 + (ops.shape(x)[-1] - self.n_fft) // self.hop_length
-        starts = ops.arange(frames, dtype="int32") * self.hop_length
-        indices = starts[:, None] + ops.arange(self.n_fft, dtype="int32")[None, :]
-        frames = ops.take(x, indices, axis=1)  # (batch, frames, n_fft)
-        frames = frames * ops.convert_to_tensor(self._window_values)
+        frames = self._frames(x) * ops.convert_to_tensor(self._window_values)
+        # The window's span sits at the start instead of the centre of the n_fft
+        # points: a phase shift of every bin, which leaves |X| unchanged.
         real, imag = ops.rfft(frames, fft_length=self.n_fft)
         spectrum = ops.square(real) + ops.square(imag)  # |X|^2
         if self.power != 2.0:
@@ -238,6 +230,24 @@ class LogMelSpectrogram(keras.layers.Layer):
         if single:
             mel = mel[0]
         return ops.cast(mel, self.compute_dtype)
+
+    def _frames(self, x):
+        """`(batch, frames, win_length)`: the windowed span of every frame.
+
+        Slices and a reshape rather than a gather (several times faster): the signal
+        is cut into hop-sized blocks and each frame joins `ceil(win / hop)` of them.
+        """
+        hop, win = self.hop_length, self.win_length or self.n_fft
+        left = (self.n_fft - win) // 2  # where the window starts within a frame
+        samples = x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[-1]
+        frames = 1 + (samples - self.n_fft) // hop
+        blocks_per_frame = -(-win // hop)
+        x = ops.pad(x, [[0, 0], [0, blocks_per_frame * hop]])
+        x = x[:, left : left + (frames + blocks_per_frame - 1) * hop]
+        blocks = ops.reshape(x, (ops.shape(x)[0], frames + blocks_per_frame - 1, hop))
+        parts = [blocks[:, i : i + frames] for i in range(blocks_per_frame)]
+        joined = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        return joined[..., :win]
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.num_frames(input_shape[-1]), self.n_mels)
