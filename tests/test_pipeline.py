@@ -62,3 +62,22 @@ def test_train_map_gets_a_distinct_seed_per_example_and_epoch():
 def test_pipeline_argument_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         finish_pipeline(_examples(), **kwargs)
+
+
+def test_rows_are_shuffled_before_decoding_unless_cached():
+    decoded = tf.Variable(0, dtype=tf.int64)
+
+    def decode(features, label):
+        decoded.assign_add(1)
+        return {"x": features["x"] * 10.0}, label
+
+    dataset = finish_pipeline(_examples(1000), batch_size=4, seed=3, decode=decode)
+    x, y = next(iter(dataset))
+    assert int(decoded.numpy()) < 200  # not the whole shuffle buffer of decoded examples
+    np.testing.assert_array_equal(x["x"].numpy(), y.numpy() * 10.0)
+
+    decoded.assign(0)
+    cached = finish_pipeline(_examples(50), batch_size=10, seed=3, decode=decode, cache=True)
+    epochs = _epoch_orders(cached)
+    assert int(decoded.numpy()) == 50  # decoded once, then served from the cache
+    assert sorted(epochs[0]) == list(range(50)) and epochs[0] != epochs[1]

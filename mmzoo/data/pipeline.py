@@ -5,9 +5,11 @@ Every source (numpy arrays, a manifest, TFDS) turns into a dataset of unbatched
 order, so all sources behave alike:
 
 1. `shard` for multi-worker input (each worker reads a distinct part);
-2. `cache` (optional) after the deterministic decoding;
-3. `shuffle` with a seed: the same seed gives the same batches, and each epoch gets a
-   different, still deterministic, order;
+2. `shuffle` with a seed: the same seed gives the same batches, and each epoch gets a
+   different, still deterministic, order. Without a cache the light rows (file paths,
+   texts) are shuffled before `decode`, so the buffer never holds decoded examples;
+3. `decode`, the deterministic loading (files to tensors), in parallel with AUTOTUNE;
+   with `cache` it runs once, before the cache and the shuffle;
 4. the training-only map (random crops, augmentation), in parallel with AUTOTUNE;
 5. `batch` (`drop_remainder=True` gives static batch shapes, as TPUs need) and
    `prefetch`.
@@ -38,6 +40,7 @@ def finish_pipeline(
     num_shards=1,
     shard_index=0,
     train_map=None,
+    decode=None,
 ):
     """Shards, caches, shuffles, maps, batches and prefetches `(features, label)` pairs.
 
@@ -53,6 +56,8 @@ def finish_pipeline(
         train_map: optional `fn(features, label, seed) -> (features, label)` run after
             shuffling, for random crops and augmentation; `seed` is a `(2,)` int64
             tensor distinct for each example of each epoch.
+        decode: optional `fn(features, label) -> (features, label)` turning the rows
+            of `examples` into model tensors (reading and decoding files).
     """
     check_positive_int("batch_size", batch_size)
     check_positive_int("num_shards", num_shards)
@@ -64,12 +69,15 @@ def finish_pipeline(
     if num_shards > 1:
         examples = examples.shard(num_shards, shard_index)
     if cache:
+        examples = _decoded(examples, decode)
         examples = examples.cache() if cache is True else examples.cache(str(cache))
     if shuffle:
         if shuffle_buffer is None:
             size = int(examples.cardinality())
             shuffle_buffer = size if size > 0 else 10_000
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if not cache:
+        examples = _decoded(examples, decode)
     if train_map is not None:
         # One seed per example and epoch: a seeded random stream zipped alongside.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
@@ -79,3 +87,9 @@ def finish_pipeline(
             deterministic=True,
         )
     return examples.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+
+
+def _decoded(examples, decode):
+    if decode is None:
+        return examples
+    return examples.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmzoo.data.manifest import Manifest, read_manifest
-from mmzoo.data.pipeline import AUTOTUNE, finish_pipeline
+from mmzoo.data.pipeline import finish_pipeline
 from mmzoo.preprocessing.audio import decode_wav, fix_length, resample
 from mmzoo.preprocessing.image import preprocess_image
 
@@ -52,10 +52,8 @@ def from_numpy(features, labels, preprocess=None, **pipeline_options):
                 f"`preprocess` names inputs that are not in `features`: {unknown}. "
                 f"Received: preprocess keys {sorted(preprocess)}"
             )
-        examples = examples.map(
-            lambda x, y: ({k: preprocess.get(k, _identity)(v) for k, v in x.items()}, y),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
+        pipeline_options["decode"] = lambda x, y: (
+            {k: preprocess.get(k, _identity)(v) for k, v in x.items()}, y
         )
     return finish_pipeline(examples, **pipeline_options)
 
@@ -105,7 +103,8 @@ def from_manifest(
     )
 
     def load(row, label):
-        return {name: _load(inputs[name], value) for name, value in row.items()}, label
+        features = {name: _load(inputs[name], value) for name, value in row.items()}
+        return (features if training else _center_audio(features, inputs)), label
 
     def crop(features, label, seed):
         cropped = dict(features)
@@ -114,14 +113,10 @@ def from_manifest(
                 cropped[name] = fix_length(features[name], spec["num_samples"], "random", seed)
         return cropped, label
 
-    examples = examples.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     has_audio = any(spec["kind"] == "audio" for spec in inputs.values())
     train_map = crop if training and has_audio else None
-    if not train_map:
-        examples = examples.map(
-            lambda x, y: (_center_audio(x, inputs), y), num_parallel_calls=AUTOTUNE
-        )
-    return finish_pipeline(examples, train_map=train_map, **pipeline_options), manifest
+    pipeline = finish_pipeline(examples, train_map=train_map, decode=load, **pipeline_options)
+    return pipeline, manifest
 
 
 def from_tfds(
@@ -189,10 +184,8 @@ def from_tfds(
             inputs[input_name] = preprocess.get(input_name, _identity)(value)
         return inputs, example[label_key]
 
-    examples = builder.as_dataset(split=split, shuffle_files=False).map(
-        to_example, num_parallel_calls=AUTOTUNE, deterministic=True
-    )
-    return finish_pipeline(examples, **pipeline_options)
+    examples = builder.as_dataset(split=split, shuffle_files=False)
+    return finish_pipeline(examples, decode=to_example, **pipeline_options)
 
 
 def _spec_kind(name, spec):
