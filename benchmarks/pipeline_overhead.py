@@ -15,11 +15,11 @@ Three inputs are timed:
   (streaming). This is the measured figure.
 - `memory`: the exact batches `file` yields, iterated once and stacked, fed through
   `tf.data.Dataset.from_tensor_slices(...).prefetch(AUTOTUNE)`: nothing is decoded.
-- `file_shuffled`: `from_manifest(..., shuffle=True)` (the default). `finish_pipeline`
-  shuffles *after* the decoding map with a buffer of the whole dataset, so each epoch
-  decodes every file into the shuffle buffer before its first batch: after that
-  batch it trains from memory. Its steady-state figure says nothing about decoding;
-  its whole-epoch throughput and first-batch wait are reported instead.
+- `file_shuffled`: `from_manifest(..., shuffle=True)` (the default): the manifest's
+  rows (paths and texts) are shuffled, then decoded while the model trains, so it
+  streams like `file`; its whole-epoch throughput and first-batch wait are reported
+  too (before the rows were shuffled first, each epoch decoded every file into the
+  shuffle buffer before its first batch).
 
 The model: `mmzoo.build_model` with an image `conv` tower (28x28x1), a text `cnn`
 tower (16 tokens) and an audio `log_mel_conv` tower (8,000 samples at 8 kHz, log-mel
