@@ -10,10 +10,12 @@ __version__ = "0.1.0"
 
 from mmzoo import data, datasets, fusion, preprocessing, towers  # noqa: E402
 from mmzoo.fusion import list_fusions  # noqa: E402
+from mmzoo.export import verify  # noqa: E402  (binds mmzoo.export too, a callable module)
 from mmzoo.heads import TaskHead  # noqa: E402
 from mmzoo.interpret import modality_weights  # noqa: E402
 from mmzoo.model import MODALITY_MASK, MultimodalModel  # noqa: E402
 from mmzoo.towers import list_towers  # noqa: E402
+from mmzoo.training import train  # noqa: E402
 from mmzoo.zoo import build_model, create_model, get_preset, list_models  # noqa: E402
 
 __all__ = [

@@ -1,0 +1,444 @@
+"""`export_model`, `export` and `verify`: one exported folder from raw inputs to predictions.
+
+An export is one folder (written to a temporary folder beside it, then renamed into
+place, so an interrupted export never leaves a half-written model and never damages
+an existing one):
+
+    saved_models/NAME/
+      saved_model.pb, variables/, assets/, fingerprint.pb   # the SavedModel (raw inputs)
+      model.keras              # the numeric model; loads with safe_mode=True
+      model.tflite             # LiteRT numeric model (formats=(..., "litert"))
+      preprocessing.json       # tokenizer vocabularies, image size, audio rate/length
+      parity_examples.npz      # a few raw inputs and the outputs they must give
+      model_card.json          # inputs, classes, data, metrics, versions, SHA-256s
+
+>>> import mmzoo, tempfile
+>>> model = mmzoo.build_model(
+...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}}, num_outputs=2)
+>>> card = export_model(model, tempfile.mkdtemp() + "/tiny")  # doctest: +SKIP
+>>> sorted(card["signatures"])  # doctest: +SKIP
+['metadata', 'serving_default', 'serving_preprocessed']
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from mmzoo.export import card as model_card
+from mmzoo.export import litert, parity, saved_model
+from mmzoo.export.inputs import mask_columns, resolve_inputs
+from mmzoo.io import atomic_directory, atomic_write_bytes
+from mmzoo.model import MODALITY_MASK
+
+FORMATS = ("saved_model", "keras", "litert")
+DEFAULT_FORMATS = ("saved_model", "keras")
+KERAS_FILE = "model.keras"
+BUNDLE_FILE = "preprocessing.json"
+_MODEL_MARKERS = (model_card.FILENAME, "saved_model.pb", KERAS_FILE)
+
+
+def export_model(model, path, preprocessors=None, class_names=None, metadata=None,
+                 metrics=None, formats=DEFAULT_FORMATS, sample_rate=None,
+                 parity_examples=None, check=True, extra_files=None):
+    """Exports a model with its preprocessing: SavedModel, `.keras`, LiteRT, model card.
+
+    Args:
+        model: a model from `mmzoo.build_model` / `create_model` (dict inputs named
+            after the modalities, a `"head"` `TaskHead`).
+        path: the export folder. An existing export there is replaced atomically; a
+            non-empty folder that is not an exported model is refused.
+        preprocessors: dict from input name to the layer turning the raw serving
+            tensor into the model's tensor: `TextTokenizer` (required for every
+            text input: the one the model was trained with), `ImagePreprocessing`,
+            `AudioPreprocessing`. Images and audio default to the model's sizes.
+        class_names: class names (default: the head's `class_names`, else
+            `"0"`, `"1"`, ...).
+        metadata: JSON-ready description of the training data (dataset, splits,
+            sizes...), stored in the card as `training_data`.
+        metrics: JSON-ready test metrics, stored in the card.
+        formats: any of `"saved_model"`, `"keras"`, `"litert"`.
+        sample_rate: audio sample rate (Hz) for audio towers without a log-mel layer:
+            an int or a dict by input name.
+        parity_examples: raw inputs (dict by input name, plus an optional
+            `modality_mask`) to store with the export; default: made-up examples.
+        check: run the stored parity examples through every exported format before
+            the export is put in place (fails if any differs by more than 1e-5).
+        extra_files: dict from file name to content (bytes, str, or a JSON-ready
+            dict) to write into the export.
+
+    Returns:
+        The model card (a dict, as written to `model_card.json`).
+    """
+    formats = _check_formats(formats)
+    target = pathlib.Path(path)
+    _check_target(target)
+    head = _head(model)
+    names = _class_names(head, class_names)
+    inputs = resolve_inputs(model, preprocessors, sample_rate)
+    columns = mask_columns(model)
+    # WordPiece and SentencePiece tokenizers run tensorflow-text ops.
+    requires = sorted({
+        "tensorflow_text" for spec in inputs
+        if spec.kind == "text" and spec.layer.kind != "vectorization"
+    })
+    described = [spec.describe() for spec in inputs]
+    module = saved_model.ServingModule(
+        model, inputs, columns, head.kind, names,
+        metadata={
+            "name": model.name,
+            "task": head.kind,
+            "inputs": described,
+            "modality_mask_columns": columns,
+            "class_names": names,
+            "requires": requires,
+        },
+    )
+    raw = _parity_inputs(parity_examples, inputs, columns)
+    preprocessed, expected = parity.keras_reference(model, inputs, raw)
+    extra_files = {_extra_name(name): content for name, content in (extra_files or {}).items()}
+    if BUNDLE_FILE not in extra_files:
+        bundle = _bundle(inputs, columns, head.kind, names, metadata)
+        if bundle is not None:
+            extra_files[BUNDLE_FILE] = bundle
+
+    with atomic_directory(target) as folder:
+        written = {}
+        if "saved_model" in formats:
+            signatures = saved_model.save(module, folder)
+            written["saved_model"] = {"path": ".", "signatures": signatures}
+        if "keras" in formats:
+            model.save(folder / KERAS_FILE)
+            written["keras"] = {"path": KERAS_FILE, "safe_mode": True}
+        if "litert" in formats:
+            content, info = litert.convert(module)
+            atomic_write_bytes(folder / litert.FILENAME, content)
+            written["litert"] = {"path": litert.FILENAME, **info, **_litert_io(content)}
+            if info["ops"] != "builtins":
+                written["litert"]["parity"] = "not checked: needs the Flex delegate"
+        for name, content in extra_files.items():
+            _write_extra(folder / name, content)
+        parity.save_examples(folder / parity.FILENAME, raw, preprocessed, expected)
+        errors = _check_parity(folder, written, requires) if check else None
+        card = model_card.write_card(folder, model_card.build_card(
+            name=model.name,
+            task=head.kind,
+            inputs=described,
+            modalities=columns,
+            signatures=(
+                saved_model.describe_signatures(module) if "saved_model" in formats else None
+            ),
+            class_names=names,
+            formats=written,
+            training_data=metadata,
+            metrics=metrics,
+            requires=requires,
+            parity={
+                "file": parity.FILENAME,
+                "examples": len(expected),
+                "atol": parity.ATOL,
+                "max_abs_error": errors,
+            },
+        ))
+    return card
+
+
+def export(model_or_run, path, **kwargs):
+    """Exports a model object, a training run or a saved model folder.
+
+    Args:
+        model_or_run: a Keras model (see `export_model`), a run folder
+            (`runs/NAME/`: its best checkpoint), a saved model folder
+            (`saved_models/NAME/` with `model.keras` and `preprocessing.json`) or a
+            `.keras` file beside a `preprocessing.json`.
+        path: the export folder.
+        **kwargs: `export_model` arguments; for a run or folder the preprocessing
+            (tokenizers, image size, audio rate), class names, training data and
+            test metrics are read from its files unless given.
+
+    Returns:
+        The model card dict.
+    """
+    import keras
+
+    if isinstance(model_or_run, keras.Model):
+        return export_model(model_or_run, path, **kwargs)
+    from mmzoo.training.evaluate import find_model, load
+    from mmzoo.training.preprocessing_bundle import build_preprocessors
+
+    source = pathlib.Path(model_or_run)
+    model, bundle, _ = load(source)
+    _, folder = find_model(source)
+    if kwargs.get("preprocessors") is None:
+        kwargs["preprocessors"] = build_preprocessors(bundle)
+    if kwargs.get("class_names") is None:
+        kwargs["class_names"] = bundle.get("class_names")
+    if kwargs.get("metadata") is None:
+        kwargs["metadata"] = _training_data(source, bundle)
+    if kwargs.get("metrics") is None:
+        kwargs["metrics"] = _read_metrics(folder / "metrics.json")
+    extra = {BUNDLE_FILE: bundle}
+    config = folder / "config.yaml"
+    if config.is_file():
+        extra["config.yaml"] = config.read_text(encoding="utf-8")
+    extra.update(kwargs.pop("extra_files", None) or {})
+    return export_model(model, path, extra_files=extra, **kwargs)
+
+
+def verify(path, parity_check=True, atol=parity.ATOL):
+    """Checks an exported model against its card: file hashes, then parity outputs.
+
+    Args:
+        path: the export folder.
+        parity_check: also run the stored parity examples through every exported
+            format (SavedModel raw and preprocessed signatures, `.keras`, LiteRT).
+        atol: largest absolute difference allowed.
+
+    Returns:
+        `{"path": ..., "files": n, "parity": {format: max abs error}}`.
+
+    Raises:
+        VerificationError: naming each changed/missing/extra file, or each format
+            whose outputs differ.
+        FileNotFoundError: no `model_card.json` at `path`.
+    """
+    folder = pathlib.Path(path)
+    card = model_card.read_card(folder)
+    count = model_card.check_files(folder, card)
+    errors = None
+    if parity_check and (folder / parity.FILENAME).is_file():
+        errors = _check_parity(folder, card.get("formats") or {}, card.get("requires") or [], atol)
+    return {"path": str(folder), "files": count, "parity": errors}
+
+
+# Parity ---------------------------------------------------------------------------------
+
+
+def _check_parity(folder, formats, requires, atol=parity.ATOL):
+    """Runs the stored examples through each format; raises if any differs."""
+    examples = parity.load_examples(folder / parity.FILENAME)
+    expected = examples["outputs"]
+    raw, preprocessed = examples["raw"], examples["preprocessed"]
+    errors = {}
+    if "saved_model" in formats:
+        import tensorflow as tf
+
+        if "tensorflow_text" in requires:
+            import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+        loaded = tf.saved_model.load(str(folder))
+        key = "serving_masked" if MODALITY_MASK in raw else "serving_default"
+        signature = loaded.signatures[key]
+        out = signature(**parity.as_tensors(raw, _signature_specs(signature)))
+        errors["saved_model"] = parity.max_error(_main_output(out), expected)
+        signature = loaded.signatures["serving_preprocessed"]
+        out = signature(**parity.as_tensors(preprocessed, _signature_specs(signature)))
+        errors["saved_model_preprocessed"] = parity.max_error(_main_output(out), expected)
+    if "keras" in formats:
+        import keras
+
+        restored = keras.saving.load_model(folder / formats["keras"]["path"], safe_mode=True)
+        errors["keras"] = parity.max_error(restored.predict(preprocessed, verbose=0), expected)
+    if "litert" in formats and formats["litert"].get("ops") == "builtins":
+        info = formats["litert"]
+        runner = litert.interpreter(path=folder / info["path"])
+        out = litert.run(runner, preprocessed, info.get("batch_size"))
+        errors["litert"] = parity.max_error(_main_output(out), expected)
+    bad = {name: error for name, error in errors.items() if not error <= atol}
+    if bad:
+        raise model_card.VerificationError(
+            f"Parity check failed for {folder}: outputs differ from the stored ones by more "
+            f"than {atol}: " + ", ".join(f"{name} {error:.3g}" for name, error in bad.items())
+            + f". Received: max abs errors {errors}"
+        )
+    return errors
+
+
+def _signature_specs(signature):
+    return signature.structured_input_signature[1]
+
+
+def _main_output(outputs):
+    key = "values" if "values" in outputs else "probabilities"
+    return np.asarray(outputs[key])
+
+
+def _parity_inputs(examples, inputs, columns):
+    if examples is None:
+        return parity.default_examples(inputs, columns)
+    if not isinstance(examples, dict):
+        raise ValueError(
+            "`parity_examples` must be a dict of raw inputs keyed by input name. "
+            f"Received: parity_examples of type {type(examples).__name__}"
+        )
+    names = [spec.name for spec in inputs]
+    allowed = set(names) | ({MODALITY_MASK} if columns else set())
+    if not set(names) <= set(examples) <= allowed:
+        raise ValueError(
+            f"`parity_examples` must hold the inputs {names}"
+            + (f" and optionally {MODALITY_MASK!r}" if columns else "")
+            + f". Received: parity_examples with keys {sorted(examples)}"
+        )
+    raw = {}
+    for spec in inputs:
+        value = examples[spec.name]
+        if spec.kind == "audio":
+            raw[spec.name] = np.asarray(value, "float32")
+        else:
+            raw[spec.name] = parity.object_array(list(np.asarray(value, dtype=object).reshape(-1)))
+    if columns:
+        batch = len(raw[names[0]])
+        raw[MODALITY_MASK] = np.asarray(
+            examples.get(MODALITY_MASK, np.ones((batch, len(columns)))), "float32"
+        )
+    sizes = {name: len(value) for name, value in raw.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(
+            f"`parity_examples` inputs must have the same batch size. Received: sizes {sizes}"
+        )
+    return raw
+
+
+# Helpers --------------------------------------------------------------------------------
+
+
+def _check_formats(formats):
+    if isinstance(formats, str):
+        formats = [formats]
+    formats = tuple(formats or ())
+    unknown = [f for f in formats if f not in FORMATS]
+    if not formats or unknown:
+        raise ValueError(
+            f"`formats` must be a non-empty list of {', '.join(FORMATS)}. "
+            f"Received: formats={formats!r}"
+        )
+    return formats
+
+
+def _check_target(target):
+    if target.exists() and not target.is_dir():
+        raise ValueError(
+            f"The export path is a file, not a folder. Received: path={str(target)!r}"
+        )
+    is_model = any((target / marker).exists() for marker in _MODEL_MARKERS)
+    if target.is_dir() and any(target.iterdir()) and not is_model:
+        raise ValueError(
+            "The export path is a non-empty folder that holds no exported model "
+            f"({', '.join(_MODEL_MARKERS)}); refusing to replace it. "
+            f"Received: path={str(target)!r}"
+        )
+
+
+def _head(model):
+    from mmzoo.heads import TaskHead
+
+    try:
+        head = model.get_layer("head")
+    except ValueError:
+        head = None
+    if not isinstance(head, TaskHead):
+        raise ValueError(
+            "export_model takes a model built by mmzoo (a TaskHead layer named 'head' "
+            f"gives its task and classes). Received: model {getattr(model, 'name', model)!r}"
+        )
+    return head
+
+
+def _class_names(head, class_names):
+    if head.kind == "regression":
+        if class_names is not None:
+            raise ValueError(
+                f"A regression model has no classes. Received: class_names={class_names!r}"
+            )
+        return None
+    count = 2 if head.kind == "binary" else head.num_outputs
+    if class_names is None:
+        class_names = head.class_names
+    if class_names is None:
+        return [str(i) for i in range(count)]
+    names = [str(c) for c in class_names]
+    if len(names) != count or len(set(names)) != count:
+        raise ValueError(
+            f"`class_names` must hold {count} distinct names for this {head.kind} head. "
+            f"Received: class_names={list(class_names)!r}"
+        )
+    return names
+
+
+def _bundle(inputs, columns, head, class_names, metadata):
+    """The `preprocessing.json` that `mmzoo evaluate`/`predict` read, if available."""
+    try:
+        from mmzoo.training.preprocessing_bundle import make_bundle
+    except ImportError:
+        return None
+    bundle = make_bundle(
+        inputs={
+            spec.name: {"modality": spec.kind, "shape": list(spec.model_spec.shape[1:])}
+            for spec in inputs
+        },
+        tokenizers={spec.name: spec.layer for spec in inputs if spec.kind == "text"},
+        modalities=columns or [spec.name for spec in inputs],
+        head=head,
+        class_names=class_names,
+        dataset=(metadata or {}).get("dataset"),
+        audio={spec.name: {"sample_rate": spec.sample_rate} for spec in inputs
+               if spec.kind == "audio"},
+    )
+    for spec in inputs:
+        if spec.kind == "image":
+            bundle["inputs"][spec.name]["resize"] = spec.layer.mode
+    return bundle
+
+
+_RESERVED = {model_card.FILENAME, parity.FILENAME, KERAS_FILE, litert.FILENAME, "saved_model.pb",
+             "fingerprint.pb", "variables", "assets"}
+
+
+def _extra_name(name):
+    if not isinstance(name, str) or "/" in name or "\\" in name or name in _RESERVED or name in (
+        "", ".", ".."
+    ):
+        raise ValueError(
+            "`extra_files` keys must be plain file names other than "
+            f"{', '.join(sorted(_RESERVED))}. Received: {name!r}"
+        )
+    return name
+
+
+def _write_extra(path, content):
+    if isinstance(content, (dict, list)):
+        content = json.dumps(content, indent=2) + "\n"
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    if not isinstance(content, bytes):
+        raise ValueError(
+            "`extra_files` values must be bytes, str or JSON-ready dicts. "
+            f"Received: {path.name} of type {type(content).__name__}"
+        )
+    atomic_write_bytes(path, content)
+
+
+def _litert_io(content):
+    inputs, outputs = litert.describe(litert.interpreter(content=content))
+    return {"inputs": inputs, "outputs": outputs}
+
+
+def _training_data(source, bundle):
+    dataset = bundle.get("dataset")
+    data = {"source": str(source), "dataset": dataset}
+    name = dataset.get("name") if isinstance(dataset, dict) else dataset
+    if name:
+        try:
+            from mmzoo import datasets
+
+            data["description"] = datasets.info(name).description
+        except Exception:  # an unknown or unavailable dataset: no description
+            pass
+    return data
+
+
+def _read_metrics(path):
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    kept = {key: metrics[key] for key in ("test", "per_modality") if key in metrics}
+    return kept or metrics

@@ -1,0 +1,134 @@
+"""The `export` and `verify` subcommands of the `mmzoo` command.
+
+    mmzoo export runs/demo --out saved_models/demo            # SavedModel + .keras + LiteRT
+    mmzoo export saved_models/demo --out /tmp/demo --formats saved_model
+    mmzoo verify saved_models/demo                            # hashes + parity examples
+
+`add_parsers(commands)` adds both to an `argparse` subparsers object and `HANDLERS`
+maps each name to its handler (`handler(args) -> exit status`); `main(argv)` runs
+them on their own (`python -m mmzoo.export export RUN --out PATH`).
+
+>>> from mmzoo.export.cli import build_parser
+>>> args = build_parser().parse_args(["export", "runs/demo", "--out", "saved_models/demo"])
+>>> args.formats, args.out
+('saved_model,keras,litert', 'saved_models/demo')
+"""
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_USAGE = 2
+EXIT_VERIFY_FAILED = 1
+
+
+def add_parsers(commands):
+    """Adds the `export` and `verify` subparsers to `commands` (from `add_subparsers`)."""
+    export = commands.add_parser(
+        "export", help="export a run or saved model: SavedModel, .keras, LiteRT, model card",
+        description="Export a trained model (a run folder runs/NAME, a saved model folder or "
+        "a .keras file beside its preprocessing.json) to one folder: a SavedModel taking raw "
+        "inputs (text, encoded images, waveforms) with its preprocessing inside, model.keras, "
+        "model.tflite, parity examples and model_card.json with the SHA-256 of every file. "
+        "The folder is written aside and renamed into place.",
+    )
+    export.add_argument("model", help="run folder, saved model folder or .keras file")
+    export.add_argument("--out", "-o", required=True, help="export folder, e.g. saved_models/NAME")
+    export.add_argument("--formats", default="saved_model,keras,litert",
+                        help="comma-separated formats among saved_model, keras, litert "
+                        "(default: all three)")
+    export.add_argument("--no-check", action="store_true",
+                        help="skip running the parity examples before the export is put in place")
+    export.add_argument("--json", action="store_true", help="print the model card as JSON")
+
+    verify = commands.add_parser(
+        "verify", help="check an exported model's file hashes and parity examples",
+        description="Check every file of an exported model against the SHA-256 in its "
+        "model_card.json (naming each changed, missing or extra file), then run the stored "
+        "parity examples through the SavedModel, .keras and LiteRT files and compare the "
+        "outputs within 1e-5. Exit status 1 when a check fails.",
+    )
+    verify.add_argument("path", help="exported model folder")
+    verify.add_argument("--hashes-only", action="store_true", help="skip the parity examples")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    return export, verify
+
+
+def run_export(args):
+    """`mmzoo export`: exports and prints a summary; returns the exit status."""
+    from mmzoo.export.api import export
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    card = export(args.model, args.out, formats=formats, check=not args.no_check)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    print(f"Exported {args.model} to {args.out}/")
+    for name, info in card["formats"].items():
+        extra = ""
+        if name == "litert":
+            batch = info.get("batch_size") or "any"
+            extra = f" ({info['bytes']:,} bytes, {info['ops']}, batch {batch})"
+        print(f"  {name:<12} {info['path']}{extra}")
+    errors = (card.get("parity") or {}).get("max_abs_error")
+    if errors:
+        print("  parity (max abs error): " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()))
+    if card.get("requires"):
+        needed = ", ".join(card["requires"])
+        print(f"  loading it needs: import {needed} (before tf.saved_model.load)")
+    return 0
+
+
+def run_verify(args):
+    """`mmzoo verify`: checks hashes and parity; returns 0, or 1 when a check fails."""
+    from mmzoo.export.api import verify
+    from mmzoo.export.card import VerificationError
+
+    try:
+        result = verify(args.path, parity_check=not args.hashes_only)
+    except VerificationError as error:
+        if args.json:
+            print(json.dumps({"path": args.path, "ok": False, "error": str(error)}, indent=2))
+        else:
+            print(f"mmzoo verify: FAILED: {error}", file=sys.stderr)
+        return EXIT_VERIFY_FAILED
+    if args.json:
+        print(json.dumps({**result, "ok": True}, indent=2))
+        return 0
+    print(f"{args.path}: {result['files']} files match model_card.json")
+    if result["parity"]:
+        print("parity examples (max abs error): "
+              + ", ".join(f"{k} {v:.1e}" for k, v in result["parity"].items()))
+    print("OK")
+    return 0
+
+
+HANDLERS = {"export": run_export, "verify": run_verify}
+
+
+def build_parser():
+    """A parser with just the `export` and `verify` subcommands."""
+    parser = argparse.ArgumentParser(prog="python -m mmzoo.export")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    add_parsers(commands)
+    return parser
+
+
+def main(argv=None):
+    """Runs `export` or `verify`; returns the exit status (2 for a usage error)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return HANDLERS[args.command](args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        if os.environ.get("MMZOO_DEBUG"):
+            raise
+        message = " ".join(str(error).split())
+        print(f"mmzoo {args.command}: error: {message[:1000]}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

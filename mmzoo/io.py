@@ -1,0 +1,134 @@
+"""Atomic file and folder writes: a reader sees the old version or the new one, never half.
+
+Every file mmzoo writes for a run or an export goes through these helpers: the
+content is written to a temporary name in the same folder (so the final rename never
+crosses file systems), flushed to disk, then moved over the destination with
+`os.replace`, which is atomic on POSIX and Windows. A crash (even `SIGKILL`) leaves
+either the previous file or the new one, plus at worst a stray `.tmp` file.
+
+>>> import json, pathlib, tempfile
+>>> from mmzoo.io import atomic_write_json, atomic_path
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> atomic_write_json(folder / "metrics.json", {"accuracy": 0.9})
+>>> json.loads((folder / "metrics.json").read_text())
+{'accuracy': 0.9}
+>>> with atomic_path(folder / "model.keras") as tmp:   # a writer that needs a path
+...     _ = pathlib.Path(tmp).write_text("weights")
+>>> (folder / "model.keras").read_text()
+'weights'
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+_TMP_PREFIX = ".tmp-"
+
+
+def atomic_write_bytes(path, data):
+    """Writes `data` (bytes) to `path` atomically; creates the parent folder."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+
+
+def atomic_write_text(path, text, encoding="utf-8"):
+    """Writes `text` to `path` atomically; creates the parent folder."""
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path, obj, indent=2):
+    """Writes `obj` as indented JSON with a trailing newline, atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; on success it replaces `path` atomically.
+
+    The temporary name keeps `path`'s suffix (`.tmp-<random>-model.keras`), so writers
+    that check extensions (`model.save`, `save_weights`) accept it. On error the
+    temporary file is removed and `path` is left untouched.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=f"-{path.name}", dir=path.parent)
+    os.close(handle)
+    os.remove(tmp)  # the writer creates it; some refuse to overwrite
+    try:
+        yield tmp
+        if not os.path.exists(tmp):
+            raise FileNotFoundError(f"Nothing was written to the temporary path {tmp}.")
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a temporary folder beside `path`; on success it becomes `path`.
+
+    An existing `path` is first moved aside and removed after the new folder is in
+    place, so at every moment either the complete old folder or the complete new one
+    exists under `path` (between the two renames, briefly, neither: readers retry or
+    find the old one in `.tmp-old-*`).
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, suffix=f"-{path.name}", dir=path.parent))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = pathlib.Path(
+                tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}old-", suffix=f"-{path.name}", dir=path.parent)
+            )
+            os.rmdir(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_stale_temporaries(folder):
+    """Removes `.tmp-*` leftovers of writes interrupted by a crash in `folder`."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        return
+    for item in folder.glob(f"{_TMP_PREFIX}*"):
+        if item.is_dir():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                item.unlink()
+
+
+def _fsync_dir(folder):
+    # Makes the rename itself durable; not supported on every platform.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _json_default(obj):
+    # numpy scalars and arrays, tuples in configs, paths.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")

@@ -1,0 +1,276 @@
+"""Callbacks of an `mmzoo train` run: backup, best checkpoint, history, seeds, logs.
+
+Every file they write is written atomically (`mmzoo.io`), so a run killed at any
+moment (even with `SIGKILL`) leaves complete files that the next run can resume from.
+
+- `AtomicBackupAndRestore`: Keras' `BackupAndRestore` whose backup is one weights
+  file named after its epoch plus a metadata file pointing at it, each replaced
+  atomically: the epoch and the weights (and optimizer state) always agree.
+- `EpochSeeds`: at the start of every epoch, resets the state of every
+  `keras.random.SeedGenerator` in the model (dropout, modality dropout) to a
+  function of `(seed, epoch)`, so the random masks of an epoch do not depend on
+  whether the run was interrupted before it.
+- `BestCheckpoint`: the model with the best validation metric as a `.keras` file
+  (with `best.json`: epoch and value); keeps the best weights in memory too, to
+  restore them at the end without re-reading the file.
+- `HistoryCSV`: the per-epoch logs as CSV, rewritten atomically after each epoch;
+  a resumed run keeps the rows of the epochs before it.
+- `ScalarLogs`: per-epoch TensorBoard scalars when the `tensorboard` package (that
+  `keras.callbacks.TensorBoard` needs) is not installed.
+
+>>> import keras, numpy as np, tempfile
+>>> from mmzoo.training.callbacks import HistoryCSV
+>>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+>>> model.compile("sgd", "mse")
+>>> folder = tempfile.mkdtemp()
+>>> _ = model.fit(np.zeros((4, 2)), np.zeros(4), epochs=2, verbose=0,
+...               callbacks=[HistoryCSV(f"{folder}/history.csv")])
+>>> open(f"{folder}/history.csv").read().splitlines()[0]
+'epoch,loss'
+"""
+
+import csv
+import io
+import json
+import os
+import pathlib
+
+import keras
+import numpy as np
+
+from mmzoo.io import atomic_path, atomic_write_json, atomic_write_text
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` with atomic, self-consistent backups (see module docstring).
+
+    Files in `backup_dir`: `epoch-<N>.weights.h5` (model and optimizer state after
+    `N` epochs) and `training_metadata.json` (`{"epoch": N, "weights": ...}`), the
+    latter written last, so it only ever names a complete weights file. Call
+    `restored_epoch()` before `fit` to know where a resumed run starts (e.g. to build
+    its input pipeline from that epoch).
+    """
+
+    def __init__(self, backup_dir, delete_checkpoint=True):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint)
+        self.backup_dir = str(backup_dir)
+
+    @property
+    def metadata_path(self):
+        return pathlib.Path(self.backup_dir) / "training_metadata.json"
+
+    def metadata(self):
+        """The backup's metadata dict, or None when there is no usable backup."""
+        try:
+            metadata = json.loads(self.metadata_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        weights = pathlib.Path(self.backup_dir) / str(metadata.get("weights", ""))
+        if not weights.is_file() or not isinstance(metadata.get("epoch"), int):
+            return None
+        return metadata
+
+    def restored_epoch(self):
+        """The epoch a run resumes at: the backup's epoch count, or 0."""
+        metadata = self.metadata()
+        return metadata["epoch"] if metadata else 0
+
+    def on_train_begin(self, logs=None):
+        metadata = self.metadata()
+        if metadata is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(pathlib.Path(self.backup_dir) / metadata["weights"])
+        self.model._initial_epoch = metadata["epoch"]  # what BackupAndRestore sets
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        folder = pathlib.Path(self.backup_dir)
+        name = f"epoch-{epoch + 1:05d}.weights.h5"
+        with atomic_path(folder / name) as tmp:
+            self.model.save_weights(tmp)
+        atomic_write_json(self.metadata_path, {"epoch": epoch + 1, "batch": 0, "weights": name})
+        for old in folder.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass  # backups at epoch ends only
+
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Sets every `SeedGenerator` state of the model to `f(seed, epoch)` at epoch start.
+
+    A resumed run then draws the same dropout masks in an epoch as an uninterrupted
+    run, whatever happened before the epoch.
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        for index, state in enumerate(states):
+            value = np.array([(self.seed * 1_000_003 + epoch) % 2**31, 7919 * (index + 1)],
+                             dtype=state.dtype)
+            state.assign(value)
+
+
+def monitor_mode(monitor):
+    """`"max"` for accuracy-like metrics, `"min"` for losses and errors."""
+    name = monitor.split("val_", 1)[-1]
+    if any(word in name for word in ("loss", "error", "mae", "mse", "rmse")):
+        return "min"
+    return "max"
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model as `.keras` whenever `monitor` improves (atomically).
+
+    Args:
+        path: the `.keras` file; `best.json` beside it records epoch and value.
+        monitor: a log key, e.g. `"val_accuracy"`.
+        write: False on non-chief workers (they only track the best in memory).
+    """
+
+    def __init__(self, path, monitor="val_accuracy", write=True):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.info_path = self.path.with_name("best.json")
+        self.monitor = monitor
+        self.mode = monitor_mode(monitor)
+        self.write = write
+        self.best = None
+        self.best_epoch = None
+        self.best_weights = None
+
+    def _better(self, value):
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def on_train_begin(self, logs=None):
+        # A resumed run continues from the best of the epochs before the crash.
+        if self.best is None and self.info_path.is_file():
+            info = json.loads(self.info_path.read_text())
+            if info.get("monitor") == self.monitor and self.path.is_file():
+                self.best, self.best_epoch = info["value"], info["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(
+                f"The monitored metric is not in the logs; they hold "
+                f"{sorted(logs or {})}. Received: training.monitor={self.monitor!r}"
+            )
+        value = float(value)
+        if not self._better(value):
+            return
+        self.best, self.best_epoch = value, epoch + 1
+        self.best_weights = self.model.get_weights()
+        if self.write:
+            with atomic_path(self.path) as tmp:
+                self.model.save(tmp)
+            atomic_write_json(
+                self.info_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": value}
+            )
+
+    def restore(self):
+        """Loads the best weights into the model; returns False if there were none."""
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            return True
+        if self.best is not None and self.path.is_file():
+            self.model.load_weights(self.path)
+            return True
+        return False
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Writes the per-epoch logs to a CSV file, atomically rewritten every epoch.
+
+    A resumed run (`initial_epoch > 0`) keeps the rows of the earlier epochs.
+    """
+
+    def __init__(self, path, initial_epoch=0):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.initial_epoch = initial_epoch
+        self.rows = []
+
+    def on_train_begin(self, logs=None):
+        start = self.initial_epoch
+        self.rows = []
+        if start and self.path.is_file():
+            with open(self.path, newline="") as file:
+                self.rows = [row for row in csv.DictReader(file) if int(row["epoch"]) < start]
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch}
+        row.update({key: _scalar(value) for key, value in sorted((logs or {}).items())})
+        self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [row]
+        keys = ["epoch"] + sorted({key for r in self.rows for key in r} - {"epoch"})
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buffer.getvalue())
+
+
+class ScalarLogs(keras.callbacks.Callback):
+    """Per-epoch TensorBoard scalars (`logs/train`, `logs/validation`), no tensorboard
+    package needed: the events are written with `tf.summary.write` and the scalars
+    plugin's metadata, as `keras.callbacks.TensorBoard` would with `update_freq="epoch"`.
+    """
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self._writers = {}
+
+    def _writer(self, name):
+        import tensorflow as tf
+
+        if name not in self._writers:
+            self._writers[name] = tf.summary.create_file_writer(os.path.join(self.log_dir, name))
+        return self._writers[name]
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        ).SerializeToString()
+        for key, value in (logs or {}).items():
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            with self._writer(split).as_default():
+                tf.summary.write(f"epoch_{name}", tf.constant(_scalar(value), tf.float32),
+                                 step=epoch, metadata=metadata)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def tensorboard_callback(log_dir):
+    """`keras.callbacks.TensorBoard` if the tensorboard package is installed, else
+    `ScalarLogs` (the same per-epoch scalars)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return ScalarLogs(log_dir)
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch", profile_batch=0)
+
+
+def _scalar(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value

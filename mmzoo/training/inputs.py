@@ -1,0 +1,258 @@
+"""Training and evaluation input pipelines: dataset examples -> `(features, label)` batches.
+
+A named dataset yields unbatched dicts (`image`, `text` as raw strings, `audio`,
+`label`). Here they become batches for a model:
+
+- text is tokenized in the pipeline by a `TextTokenizer` adapted on the **train
+  split only** (lookups stay out of the model, which keeps XLA available);
+- keys the model does not take are dropped;
+- the training order is a function of `(seed, epoch)` only: epoch `e` is the train
+  split shuffled with the seed `seed * 1_000_003 + e`, so a run resumed at epoch `e`
+  after a crash (`BackupAndRestore` restarts the interrupted epoch from its first
+  batch) sees exactly the batches an uninterrupted run sees. The training dataset is
+  the concatenation of the epochs `initial_epoch .. epochs - 1`, each shuffled with
+  its own Python-int seed (a tensor seed inside `flat_map` trips over TensorFlow's
+  global-seed handling when the seed is 0), fed with an explicit `steps_per_epoch`:
+  Keras keeps one iterator across epochs then;
+- every epoch has `steps_per_epoch` full batches (`drop_remainder`, static shapes);
+- with a distribution strategy, each worker reads its own shard
+  (`distribute_datasets_from_function`) in batches of the per-replica size, and the
+  global batch is the per-replica batch times the replicas.
+
+>>> from mmzoo.training.inputs import load_splits, adapt_tokenizers, train_dataset
+>>> splits = load_splits("embedded", {"num_train": 64, "num_validation": 8,
+...                                   "num_test": 8})
+>>> tokenizers = adapt_tokenizers(splits["train"], {"text": 8}, max_tokens={"text": 100})
+>>> ds, steps = train_dataset(splits["train"], ["image", "text", "audio"], tokenizers,
+...                           batch_size=16, seed=0, epochs=2)
+>>> steps, [tuple(x["text"].shape) for x, _ in ds.take(1)]
+(4, [(16, 8)])
+"""
+
+import tensorflow as tf
+
+from mmzoo.checks import check_positive_int
+
+AUTOTUNE = tf.data.AUTOTUNE
+_EPOCH_PRIME = 1_000_003
+DEFAULT_SHUFFLE_BUFFER = 10_000
+
+
+def load_splits(name, options=None, data_dir=None, seed=0, splits=("train", "validation", "test"),
+                limits=None):
+    """The unbatched example datasets of `splits`, as a dict keyed by split.
+
+    `limits` maps a split to a number of examples: only the first ones are used.
+    """
+    from mmzoo import datasets
+
+    loaded = {}
+    for split in splits:
+        dataset = datasets.load(name, split=split, data_dir=data_dir, seed=seed, **(options or {}))
+        if (limits or {}).get(split):
+            dataset = dataset.take(limits[split])
+        loaded[split] = dataset
+    return loaded
+
+
+def adapt_tokenizers(train_examples, lengths, kind="vectorization", max_tokens=None):
+    """A `TextTokenizer` per text input, adapted on the train split's strings.
+
+    Args:
+        train_examples: unbatched dataset of example dicts (the train split).
+        lengths: dict from text input name to its sequence length.
+        kind: tokenizer kind (`"vectorization"` or `"wordpiece"`).
+        max_tokens: dict from text input name to its vocabulary size.
+    """
+    from mmzoo.preprocessing.text import TextTokenizer
+
+    tokenizers = {}
+    for name, length in lengths.items():
+        tokenizer = TextTokenizer(
+            kind=kind, sequence_length=int(length), max_tokens=(max_tokens or {}).get(name),
+            name=f"{name}_tokenizer",
+        )
+        tokenizer.adapt(train_examples.map(lambda example, key=name: example[key]).batch(256))
+        tokenizers[name] = tokenizer
+    return tokenizers
+
+
+def count_examples(examples):
+    """The number of examples of a finite dataset (counted once if unknown)."""
+    size = int(examples.cardinality())
+    if size == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("The training split is infinite; mmzoo needs a finite split.")
+    if size < 0:
+        size = int(examples.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    return size
+
+
+def to_pairs(examples, input_names, label_key="label"):
+    """Unbatched `(features, label)` pairs holding only the model's inputs."""
+    spec = examples.element_spec
+    missing = [name for name in (*input_names, label_key) if name not in spec]
+    if missing:
+        raise ValueError(
+            f"The dataset has no feature(s) {missing}; it has {sorted(spec)}. "
+            f"Received: model inputs {list(input_names)}"
+        )
+    names = list(input_names)
+    return examples.map(
+        lambda example: ({name: example[name] for name in names}, example[label_key]),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def _tokenize_fn(tokenizers):
+    def tokenize(features, label):
+        features = dict(features)
+        for name, tokenizer in tokenizers.items():
+            features[name] = tokenizer(features[name])
+        return features, label
+
+    return tokenize
+
+
+def epoch_seed(seed, epoch):
+    """The shuffle seed of `epoch` (works on ints and int64 tensors)."""
+    return seed * _EPOCH_PRIME + epoch
+
+
+def train_dataset(
+    examples,
+    input_names,
+    tokenizers,
+    batch_size,
+    seed,
+    epochs,
+    initial_epoch=0,
+    shuffle_buffer=None,
+    num_shards=1,
+    shard_index=0,
+    steps_per_epoch=None,
+    batches_per_step=1,
+):
+    """The training pipeline: epoch-seeded shuffles, full batches, tokenized text.
+
+    Args:
+        examples: unbatched example dicts of the train split.
+        input_names: the model's input names (other keys are dropped).
+        tokenizers: dict from text input name to an adapted `TextTokenizer`.
+        batch_size: examples per batch produced (per replica under a strategy).
+        seed: training seed; epoch `e` is shuffled with `epoch_seed(seed, e)`.
+        epochs: the last epoch (exclusive), as in `model.fit`.
+        initial_epoch: the first epoch produced (a resumed run's epoch).
+        shuffle_buffer: shuffle buffer; default the whole split up to 10,000.
+        num_shards, shard_index: this input pipeline's shard.
+        steps_per_epoch: batches per epoch of this pipeline; default every full batch.
+        batches_per_step: batches one training step takes from this pipeline (the
+            replicas it feeds); `steps_per_epoch` counts steps.
+
+    Returns:
+        `(dataset, steps_per_epoch)`.
+    """
+    check_positive_int("batch_size", batch_size)
+    pairs = to_pairs(examples, input_names)
+    if num_shards > 1:
+        pairs = pairs.shard(num_shards, shard_index)
+    pairs = pairs.cache()
+    size = count_examples(pairs)
+    if steps_per_epoch is None:
+        steps_per_epoch = size // (batch_size * batches_per_step)
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"The train split ({size} examples in this shard) is smaller than one global "
+            f"batch ({batch_size * batches_per_step}): lower training.batch_size. "
+            f"Received: training.batch_size={batch_size}"
+        )
+    buffer = shuffle_buffer or min(size, DEFAULT_SHUFFLE_BUFFER)
+    take = steps_per_epoch * batches_per_step
+
+    def one_epoch(epoch):
+        shuffled = pairs.shuffle(buffer, seed=epoch_seed(seed, epoch),
+                                 reshuffle_each_iteration=False)
+        return shuffled.batch(batch_size, drop_remainder=True).take(take)
+
+    if initial_epoch >= epochs:  # a resumed run that had finished its epochs
+        return pairs.batch(batch_size, drop_remainder=True).take(0), steps_per_epoch
+    dataset = concatenate([one_epoch(epoch) for epoch in range(initial_epoch, epochs)])
+    if tokenizers:
+        dataset = dataset.map(_tokenize_fn(tokenizers), num_parallel_calls=AUTOTUNE,
+                              deterministic=True)
+    return dataset.prefetch(AUTOTUNE), steps_per_epoch
+
+
+def concatenate(datasets):
+    """One dataset reading `datasets` in order; a balanced tree of `concatenate`
+    (depth log2(n)), and each part's iterator is released once it is exhausted."""
+    datasets = list(datasets)
+    while len(datasets) > 1:
+        pairs = [a.concatenate(b) for a, b in zip(datasets[0::2], datasets[1::2])]
+        datasets = pairs + ([datasets[-1]] if len(datasets) % 2 else [])
+    return datasets[0]
+
+
+def eval_dataset(examples, input_names, tokenizers, batch_size, modality_mask=None):
+    """The evaluation pipeline: in order, batched, tokenized, cached.
+
+    Args:
+        modality_mask: optional list of 0/1 per modality, added as the
+            `modality_mask` input of every example (e.g. `[1, 0, 0]`: image only).
+    """
+    pairs = to_pairs(examples, input_names).cache()
+    dataset = pairs.batch(batch_size)
+    if tokenizers:
+        dataset = dataset.map(_tokenize_fn(tokenizers), num_parallel_calls=AUTOTUNE,
+                              deterministic=True)
+    if modality_mask is not None:
+        dataset = dataset.map(lambda x, y: (with_mask(x, modality_mask), y))
+    options = tf.data.Options()
+    # Every worker evaluates the whole split; the metrics' mean is unchanged.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options).prefetch(AUTOTUNE)
+
+
+def with_mask(features, modality_mask):
+    """`features` plus a `modality_mask` input repeating `modality_mask` per example."""
+    first = next(iter(features.values()))
+    batch = tf.shape(first)[0]
+    mask = tf.constant([modality_mask], tf.float32)
+    return {**features, "modality_mask": tf.tile(mask, [batch, 1])}
+
+
+def distributed_train_dataset(strategy, examples, input_names, tokenizers, batch_size, seed,
+                              epochs, initial_epoch=0, shuffle_buffer=None, num_workers=1):
+    """The training pipeline under `strategy`: one shard per worker, per-replica batches.
+
+    `batch_size` is the per-replica batch; the global batch is `batch_size *
+    strategy.num_replicas_in_sync`. Each worker's pipeline feeds its local replicas,
+    and every worker runs the same number of steps per epoch (set by the smallest
+    shard). `num_workers` is the number of worker processes (one input pipeline each).
+    Returns `(distributed_dataset, steps_per_epoch)`.
+    """
+    replicas = strategy.num_replicas_in_sync
+    pipelines = max(1, int(num_workers))
+    size = count_examples(examples)
+    smallest_shard = size // pipelines
+    local_replicas = max(1, replicas // pipelines)
+    steps = smallest_shard // (batch_size * local_replicas)
+    if steps < 1:
+        raise ValueError(
+            f"The train split ({size} examples) is smaller than one global batch "
+            f"({batch_size * replicas} = {batch_size} per replica x {replicas} replicas): "
+            f"lower training.batch_size. Received: training.batch_size={batch_size}"
+        )
+
+    def dataset_fn(context):
+        per_replica = context.get_per_replica_batch_size(batch_size * replicas)
+        dataset, _ = train_dataset(
+            examples, input_names, tokenizers, per_replica, seed, epochs, initial_epoch,
+            shuffle_buffer, num_shards=context.num_input_pipelines,
+            shard_index=context.input_pipeline_id, steps_per_epoch=steps,
+            batches_per_step=local_replicas,
+        )
+        return dataset
+
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+    return strategy.distribute_datasets_from_function(dataset_fn, options), steps

@@ -1,0 +1,546 @@
+"""`mmzoo.train(config)`: one training run, from a config to an exported model.
+
+The run directory `runs/<name>/` holds everything about the run, each file written
+atomically:
+
+- `config.yaml`: the resolved config (every default filled in);
+- `preprocessing.json`: tokenizer vocabulary, image size, audio rate and length,
+  class names (`mmzoo.training.preprocessing_bundle`);
+- `checkpoints/best.keras` (+ `best.json`): the model at its best validation metric;
+  `checkpoints/last.weights.h5`: the weights after the last epoch;
+- `backup/`: the `BackupAndRestore` state. Re-running the same command after a crash
+  resumes from the last completed epoch (the backup is removed once the run has
+  written its test metrics and export, so a later re-run starts afresh);
+- `history.csv`: per-epoch losses and metrics; `logs/`: TensorBoard scalars;
+- `metrics.json`: test metrics, with all modalities and with each modality alone.
+
+The exported model goes to `saved_models/<name>/`: `model.keras`,
+`preprocessing.json`, `config.yaml` and `metrics.json`, written to a temporary
+folder that replaces the old one in one rename.
+
+>>> import mmzoo
+>>> result = mmzoo.train({"dataset": {"options": {"num_train": 200}},
+...                       "training": {"epochs": 1}})  # doctest: +SKIP
+>>> result["test"]["accuracy"]  # doctest: +SKIP
+0.3
+"""
+
+import contextlib
+import pathlib
+import shutil
+import sys
+import time
+
+from mmzoo.config import (
+    ConfigError,
+    dataset_info,
+    load_config,
+    resolve_model,
+    run_name_of,
+    to_yaml,
+)
+from mmzoo.io import atomic_directory, atomic_path, atomic_write_json, atomic_write_text
+from mmzoo.io import remove_stale_temporaries
+
+# Sections whose change makes a backup unusable for resuming.
+_RESUME_SECTIONS = ("dataset", "model", "text", "training")
+
+
+def train(config=None, overrides=(), fresh=False, log=print):
+    """Trains, evaluates and exports a model as `config` describes.
+
+    Args:
+        config: a YAML file path, a config dict or None (all defaults: the default
+            preset on the embedded dataset); see `mmzoo.config`.
+        overrides: dotted overrides such as `["training.epochs=3"]` or a dict.
+        fresh: ignore (delete) a backup left by an interrupted run of the same name
+            instead of resuming from it.
+        log: function printing one line (None: silent).
+
+    Returns:
+        A dict: `name`, `run_dir`, `export_dir`, `test` (test metrics), `per_modality`
+        (test metrics with one modality), `best_epoch`, `best_value`, `monitor`,
+        `initial_epoch` (>0 for a resumed run), `epochs`, `settings`, `seconds`.
+
+    Raises:
+        ConfigError: invalid config (before any data is read or model built).
+    """
+    config = load_config(config, overrides)
+    return _Run(config, fresh=fresh, log=log or (lambda *args, **kwargs: None)).run()
+
+
+class _Run:
+    def __init__(self, config, fresh=False, log=print):
+        self.config = config
+        self.fresh = fresh
+        self._log = log
+        self.name = run_name_of(config)
+        output = config["output"]
+        self.run_dir = pathlib.Path(output["runs_dir"]) / self.name
+        self.export_dir = pathlib.Path(output["saved_models_dir"]) / self.name
+        self.timings = {}
+
+    # Helpers ---------------------------------------------------------------------
+
+    def log(self, message=""):
+        if self.is_chief:
+            self._log(message)
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+
+    @contextlib.contextmanager
+    def timed(self, key):
+        start = time.perf_counter()
+        yield
+        self.timings[key] = round(time.perf_counter() - start, 2)
+
+    def compat(self):
+        """Keras work-arounds needed under MultiWorkerMirroredStrategy (else nothing)."""
+        if self.kind != "multi_worker":
+            return contextlib.nullcontext()
+        from mmzoo.training import keras_compat
+
+        return keras_compat.multi_worker_reductions()
+
+    # Steps -----------------------------------------------------------------------
+
+    def run(self):
+        start = time.perf_counter()
+        config = self.config
+        from mmzoo.training import strategy as strategies
+
+        if config["distribution"]["cpu_devices"]:
+            strategies.configure_cpu_devices(config["distribution"]["cpu_devices"])
+        # The strategy comes first: MultiWorkerMirroredStrategy must be created
+        # before TensorFlow runs any op.
+        self.strategy, self.kind = strategies.select_strategy(
+            config["distribution"]["strategy"], config["distribution"]["tpu"]
+        )
+        self.worker, self.num_workers, self.is_chief = strategies.worker_info(
+            self.strategy, self.kind
+        )
+        self.speed = strategies.resolve_speed(config["speed"], self.kind)
+
+        import keras
+        import tensorflow as tf
+
+        training = config["training"]
+        keras.utils.set_random_seed(training["seed"])
+        if training["deterministic"]:
+            tf.config.experimental.enable_op_determinism()
+
+        self.info = dataset_info(config)
+        self.model_kwargs = resolve_model(config, self.info)
+        self.out_dir = self.run_dir if self.is_chief else self.run_dir / f".worker-{self.worker}"
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.print_settings()
+
+        previous_policy = keras.config.dtype_policy()
+        try:
+            self.prepare_run_dir()
+            with self.timed("data"):
+                self.prepare_data()
+            keras.config.set_dtype_policy(self.speed["mixed_precision"])
+            with self.timed("build"):
+                self.build()
+            with self.timed("train"), self.compat():
+                self.fit()
+            with self.timed("evaluate"), self.compat():
+                self.evaluate()
+            with self.timed("export"):
+                self.export()
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        self.timings["total"] = round(time.perf_counter() - start, 2)
+        self.write_metrics()
+        # The run is complete: a re-run starts afresh rather than resuming.
+        shutil.rmtree(self.out_dir / "backup", ignore_errors=True)
+        if not self.is_chief:  # a non-chief worker's files were only for symmetry
+            shutil.rmtree(self.out_dir, ignore_errors=True)
+        self.print_summary()
+        return self.result
+
+    def print_settings(self):
+        config, speed = self.config, self.speed
+        batch = config["training"]["batch_size"]
+        devices = _devices(self.strategy, self.kind)
+        self.log(f"mmzoo train: run {self.name!r} -> {self.run_dir}/ (export: {self.export_dir}/)")
+        self.log(
+            f"  strategy: {self.kind} ({self.replicas} replica(s) on {devices}; "
+            f"{self.num_workers} worker(s)); global batch {batch * self.replicas} = "
+            f"{batch} per replica x {self.replicas}"
+        )
+        reasons = speed["reasons"]
+        self.log(
+            f"  speed: mixed precision {speed['mixed_precision']}"
+            f"{_why(reasons, 'mixed_precision')}, XLA "
+            f"{ {True: 'on', False: 'off'}.get(speed['jit_compile'], speed['jit_compile']) }"
+            f"{_why(reasons, 'jit_compile')}, steps_per_execution "
+            f"{speed['steps_per_execution']}{_why(reasons, 'steps_per_execution')}"
+        )
+        training = config["training"]
+        model = config["model"]["preset"] or "custom model"
+        self.log(
+            f"  model: {model} ({self.model_kwargs['fusion']} fusion over "
+            f"{', '.join(self.model_kwargs['inputs'])}); dataset: {self.info.name} "
+            f"{config['dataset']['options'] or ''}".rstrip()
+        )
+        self.log(
+            f"  training: {training['epochs']} epochs, {training['optimizer']['name']} "
+            f"lr {training['optimizer']['learning_rate']:g} ({training['schedule']['name']}), "
+            f"seed {training['seed']}, deterministic {training['deterministic']}"
+        )
+
+    def prepare_run_dir(self):
+        from mmzoo.training.callbacks import AtomicBackupAndRestore
+
+        out = self.out_dir
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)
+        remove_stale_temporaries(out / "checkpoints")
+        # Kept until the run's test metrics and export are written (see `run`).
+        self.backup = AtomicBackupAndRestore(out / "backup", delete_checkpoint=False)
+        if self.fresh:
+            shutil.rmtree(out / "backup", ignore_errors=True)
+        self.initial_epoch = self.backup.restored_epoch()
+        saved = self.run_dir / "config.yaml"
+        if self.initial_epoch and saved.is_file():
+            import yaml
+
+            before = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+            now = yaml.safe_load(to_yaml(self.config))
+            changed = [key for key in _RESUME_SECTIONS if before.get(key) != now.get(key)]
+            if changed:
+                raise ConfigError(
+                    changed[0],
+                    f"Run {self.name!r} has a backup at epoch {self.initial_epoch} made with "
+                    f"another config (its {', '.join(changed)} section(s) differ from "
+                    f"{saved}). Resume with the same config, pass --fresh to start over, "
+                    f"or choose another run name. Received: name={self.name!r}",
+                )
+        if self.initial_epoch:
+            self.log(f"  resuming from the backup of epoch {self.initial_epoch} in {out / 'backup'}")
+        else:
+            # A fresh start: nothing of an earlier run with this name may leak in.
+            for stale in ("checkpoints", "logs"):
+                shutil.rmtree(out / stale, ignore_errors=True)
+            for stale in ("history.csv", "metrics.json"):
+                (out / stale).unlink(missing_ok=True)
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.yaml", to_yaml(self.config))
+
+    def prepare_data(self):
+        from mmzoo.training import inputs as pipeline
+        from mmzoo.training.preprocessing_bundle import make_bundle, save_bundle
+
+        config = self.config
+        data = config["dataset"]
+        self.log(f"Loading dataset {data['name']!r} ...")
+        self.splits = pipeline.load_splits(data["name"], data["options"], data["data_dir"],
+                                           data["seed"], limits=data["limits"])
+        self.input_names = list(self.model_kwargs["inputs"])
+        specs = self.model_kwargs["inputs"]
+        modalities = {name: spec.get("modality", name.split("_")[0]) for name, spec in specs.items()}
+        text_inputs = [name for name in self.input_names if modalities[name] == "text"]
+        lengths = {name: specs[name]["input_shape"][0] for name in text_inputs}
+        max_tokens = {
+            name: config["text"]["max_tokens"] or specs[name].get("vocab_size")
+            for name in text_inputs
+        }
+        self.tokenizers = pipeline.adapt_tokenizers(
+            self.splits["train"], lengths, config["text"]["tokenizer"], max_tokens
+        )
+        for name, tokenizer in self.tokenizers.items():
+            vocab_size = specs[name].get("vocab_size")
+            if vocab_size is not None and tokenizer.vocabulary_size > vocab_size:
+                raise ConfigError(
+                    f"model.inputs.{name}.vocab_size",
+                    f"The {name!r} tokenizer learned {tokenizer.vocabulary_size} tokens but the "
+                    f"tower's vocab_size is {vocab_size}: raise model.inputs.{name}.vocab_size "
+                    f"or set text.max_tokens. Received: vocab_size={vocab_size}",
+                )
+        counts = {split: pipeline.count_examples(ds) for split, ds in self.splits.items()}
+        self.counts = counts
+        vocab = ", ".join(f"{n}: {t.vocabulary_size} tokens" for n, t in self.tokenizers.items())
+        self.log(
+            f"  examples: train {counts['train']}, validation {counts['validation']}, "
+            f"test {counts['test']}" + (f"; vocabulary (train split only) {vocab}" if vocab else "")
+        )
+
+        training = config["training"]
+        batch = training["batch_size"]
+        if self.kind == "default":
+            self.train_data, self.steps = pipeline.train_dataset(
+                self.splits["train"], self.input_names, self.tokenizers, batch,
+                training["seed"], training["epochs"], self.initial_epoch,
+                training["shuffle_buffer"],
+            )
+        else:
+            self.train_data, self.steps = pipeline.distributed_train_dataset(
+                self.strategy, self.splits["train"], self.input_names, self.tokenizers, batch,
+                training["seed"], training["epochs"], self.initial_epoch,
+                training["shuffle_buffer"], num_workers=self.num_workers,
+            )
+        eval_batch = batch * self.replicas
+        self.val_data = pipeline.eval_dataset(
+            self.splits["validation"], self.input_names, self.tokenizers, eval_batch
+        )
+        self.bundle = make_bundle(
+            inputs={
+                name: {"modality": modalities[name], "shape": specs[name]["input_shape"]}
+                for name in self.input_names
+            },
+            tokenizers=self.tokenizers,
+            modalities=self.input_names,
+            head=self.model_kwargs["head"],
+            class_names=list(self.info.class_names),
+            dataset={"name": data["name"], "options": data["options"], "seed": data["seed"]},
+            audio={name: specs[name] for name in self.input_names if modalities[name] == "audio"},
+        )
+        save_bundle(self.out_dir, self.bundle)
+
+    def build(self):
+        import mmzoo
+
+        training = self.config["training"]
+        with self.strategy.scope():
+            try:
+                self.model = mmzoo.build_model(**self.model_kwargs, name=_model_name(self.name))
+            except ValueError as error:
+                raise ConfigError("model", f"Invalid model config: {error}") from None
+            optimizer = make_optimizer(training, self.steps)
+            self.model.compile(
+                optimizer=optimizer,
+                steps_per_execution=self.speed["steps_per_execution"],
+                jit_compile=self.speed["jit_compile"],
+            )
+        if self.kind == "multi_worker":
+            from mmzoo.training import keras_compat
+
+            keras_compat.patch_model(self.model, self.strategy)
+        monitor = training["monitor"]
+        if monitor == "auto":
+            monitor = "val_loss" if self.model.head.kind == "regression" else "val_accuracy"
+        self.monitor = monitor
+        self.log(f"  model {self.model.name!r}: {self.model.count_params():,} parameters; "
+                 f"{self.steps} steps per epoch; best checkpoint by {monitor}")
+
+    def callbacks(self):
+        import keras
+
+        from mmzoo.training.callbacks import (
+            BestCheckpoint,
+            EpochSeeds,
+            HistoryCSV,
+            tensorboard_callback,
+        )
+
+        out = self.out_dir
+        training = self.config["training"]
+        self.best = BestCheckpoint(out / "checkpoints" / "best.keras", self.monitor)
+        callbacks = [
+            EpochSeeds(training["seed"]),
+            self.best,
+            HistoryCSV(out / "history.csv", initial_epoch=self.initial_epoch),
+        ]
+        if self.config["output"]["tensorboard"]:
+            callbacks.append(tensorboard_callback(out / "logs"))
+        if training["early_stopping_patience"]:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=self.monitor, patience=training["early_stopping_patience"],
+                    mode=self.best.mode,
+                )
+            )
+        # Last: an epoch is committed to the backup only once every other file of
+        # that epoch (history row, best checkpoint) is written. (The others need no
+        # restored weights at train begin; the initial epoch is passed explicitly.)
+        callbacks.append(self.backup)
+        return callbacks
+
+    def fit(self):
+        training = self.config["training"]
+        verbose = self.config["output"]["verbose"]
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        if not self.is_chief:
+            verbose = 0
+        remaining = training["epochs"] - self.initial_epoch
+        callbacks = self.callbacks()
+        if remaining > 0:
+            self.log(f"Training {remaining} epoch(s) of {self.steps} steps "
+                     f"(epochs {self.initial_epoch + 1}-{training['epochs']}) ...")
+            self.model.fit(
+                self.train_data,
+                epochs=training["epochs"],
+                steps_per_epoch=self.steps,
+                validation_data=self.val_data,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,  # the pipeline shuffles, seeded per epoch
+            )
+            self.model._initial_epoch = None  # set by BackupAndRestore; not for later fits
+        else:
+            # Killed after the last epoch, during testing or export: no epoch left.
+            self.log("All epochs were done before the interruption; testing and exporting.")
+            for callback in (self.backup, self.best):
+                callback.set_model(self.model)
+                callback.on_train_begin()
+            self.model._initial_epoch = None
+        with atomic_path(self.out_dir / "checkpoints" / "last.weights.h5") as tmp:
+            self.model.save_weights(tmp)
+        self.restored_best = False
+        if training["restore_best"]:
+            self.restored_best = self.best.restore()
+
+    def evaluate(self):
+        from mmzoo.training.evaluate import evaluate_examples
+
+        self.log(
+            "Testing the "
+            + ("best checkpoint" if self.restored_best else "final weights")
+            + f" on {self.counts['test']} test examples ..."
+        )
+        verbose = self.config["output"]["verbose"]
+        progress = 1 if self.is_chief and verbose != 0 and sys.stdout.isatty() else 0
+        self.test_metrics = evaluate_examples(
+            self.model, self.splits["test"], self.tokenizers,
+            self.config["training"]["batch_size"] * self.replicas,
+            per_modality=self.config["evaluation"]["per_modality"], verbose=progress,
+        )
+
+    def export(self):
+        from mmzoo.training.preprocessing_bundle import save_bundle
+
+        if not self.config["output"]["export"]:
+            return
+        target = self.export_dir if self.is_chief else self.out_dir / "export"
+        with atomic_directory(target) as folder:
+            self.model.save(folder / "model.keras")
+            save_bundle(folder, self.bundle)
+            atomic_write_text(folder / "config.yaml", to_yaml(self.config))
+            atomic_write_json(folder / "metrics.json", {"test": self.test_metrics["all"]})
+        self.log(f"Exported the model to {self.export_dir}/ (model.keras, preprocessing.json)")
+
+    @property
+    def result(self):
+        metrics = self.test_metrics
+        return {
+            "name": self.name,
+            "run_dir": str(self.run_dir),
+            "export_dir": str(self.export_dir) if self.config["output"]["export"] else None,
+            "test": metrics["all"],
+            "per_modality": {
+                key[len("only_"):]: value for key, value in metrics.items() if key != "all"
+            },
+            "baselines": self.config["evaluation"]["baselines"],
+            "monitor": self.monitor,
+            "best_epoch": self.best.best_epoch,
+            "best_value": self.best.best,
+            "initial_epoch": self.initial_epoch,
+            "epochs": self.config["training"]["epochs"],
+            "examples": self.counts,
+            "settings": {
+                "strategy": self.kind,
+                "replicas": self.replicas,
+                "workers": self.num_workers,
+                "global_batch_size": self.config["training"]["batch_size"] * self.replicas,
+                "mixed_precision": self.speed["mixed_precision"],
+                "jit_compile": self.speed["jit_compile"],
+                "steps_per_execution": self.speed["steps_per_execution"],
+                "deterministic": self.config["training"]["deterministic"],
+            },
+            "seconds": self.timings,
+        }
+
+    def write_metrics(self):
+        if self.is_chief:
+            atomic_write_json(self.run_dir / "metrics.json", self.result)
+
+    def print_summary(self):
+        result = self.result
+        metric = "mae" if self.model.head.kind == "regression" else "accuracy"
+        test = result["test"]
+        self.log("")
+        self.log(f"Test metrics ({self.info.name}, {self.counts['test']} examples): "
+                 + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        per = result["per_modality"]
+        baselines = result["baselines"]
+        if per:
+            self.log(f"Test {metric} by modalities present (the others masked out):")
+            self.log(f"  {'all ' + str(len(per)):<14} {test.get(metric, float('nan')):.3f}")
+            for name, values in per.items():
+                line = f"  {name + ' only':<14} {values.get(metric, float('nan')):.3f}"
+                if name in baselines:
+                    line += f"   (recorded single-modality baseline: {baselines[name]:.3f})"
+                self.log(line)
+            if baselines and metric in test:
+                best_name = max(baselines, key=baselines.get)
+                margin = test[metric] - baselines[best_name]
+                verdict = "beats" if margin > 0 else "does NOT beat"
+                self.log(
+                    f"The fused model {verdict} the best single-modality baseline "
+                    f"({best_name} {baselines[best_name]:.3f}) by {margin:+.3f}."
+                )
+        seconds = self.timings
+        self.log(f"Time: {seconds.get('total', 0):.0f} s (data {seconds.get('data', 0):.0f} s, "
+                 f"training {seconds.get('train', 0):.0f} s, test {seconds.get('evaluate', 0):.0f} s)"
+                 f"; run files in {self.run_dir}/")
+
+
+def make_optimizer(training, steps_per_epoch):
+    """The optimizer with its learning-rate schedule, from the `training` section."""
+    import keras
+
+    opt = training["optimizer"]
+    schedule = training["schedule"]
+    peak = opt["learning_rate"]
+    total = max(1, training["epochs"] * steps_per_epoch)
+    if schedule["name"] == "cosine":
+        warmup = min(schedule["warmup_epochs"] * steps_per_epoch, total - 1)
+        if warmup > 0:
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                initial_learning_rate=0.0, decay_steps=max(1, total - warmup),
+                alpha=schedule["alpha"], warmup_target=peak, warmup_steps=warmup,
+            )
+        else:
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                initial_learning_rate=peak, decay_steps=total, alpha=schedule["alpha"]
+            )
+    else:
+        learning_rate = peak
+    common = {"learning_rate": learning_rate}
+    if opt["clipnorm"] is not None:
+        common["clipnorm"] = opt["clipnorm"]
+    name = opt["name"]
+    if name == "adam":
+        return keras.optimizers.Adam(weight_decay=opt["weight_decay"], **common)
+    if name == "adamw":
+        decay = 0.004 if opt["weight_decay"] is None else opt["weight_decay"]
+        return keras.optimizers.AdamW(weight_decay=decay, **common)
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=0.9, weight_decay=opt["weight_decay"], **common)
+    return keras.optimizers.RMSprop(weight_decay=opt["weight_decay"], **common)
+
+
+def _model_name(name):
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return cleaned or "mmzoo_model"
+
+
+def _devices(strategy, kind):
+    import tensorflow as tf
+
+    if kind == "default":
+        gpus = tf.config.list_logical_devices("GPU")
+        return gpus[0].name if gpus else "CPU:0"
+    try:
+        names = strategy.extended.worker_devices
+    except (RuntimeError, AttributeError):
+        return kind
+    return ", ".join(name.split("device:")[-1] for name in names)
+
+
+def _why(reasons, key):
+    return f" ({reasons[key]})" if key in reasons else ""
+

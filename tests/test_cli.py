@@ -1,0 +1,165 @@
+"""The `mmzoo` command line: list, datasets, train, evaluate, predict, errors."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+
+from mmzoo.cli import main
+from mmzoo.datasets import embedded
+from mmzoo.presets import PRESETS
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+TINY = {
+    "name": "cli",
+    "dataset": {"options": {"num_train": 96, "num_validation": 32, "num_test": 32}},
+    "model": {
+        "preset": None,
+        "inputs": {
+            "image": {"tower": "conv", "filters": [4], "embedding_dim": 8},
+            "text": {"tower": "cnn", "filters": 4, "embedding_size": 8, "embedding_dim": 8,
+                     "vocab_size": 200},
+            "audio": {"tower": "log_mel_conv", "filters": [4], "n_mels": 16, "embedding_dim": 8},
+        },
+        "fusion": "mean",
+    },
+    "training": {"epochs": 1, "batch_size": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained by `mmzoo train`, and files to predict from."""
+    tmp_path = tmp_path_factory.mktemp("cli")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    status = main(["train", "--config", str(config), "--runs-dir", str(tmp_path / "runs"),
+                   "--saved-models-dir", str(tmp_path / "saved_models"), "--quiet"])
+    assert status == 0
+    features, labels = embedded.load_numpy("test", num_examples=1)
+    png, wav = tmp_path / "x.png", tmp_path / "y.wav"
+    tf.io.write_file(str(png), tf.io.encode_png(np.round(features["image"][0] * 255).astype("uint8")))
+    tf.io.write_file(str(wav), tf.audio.encode_wav(features["audio"][0][:, None], 8000))
+    return {"dir": tmp_path, "config": config, "png": png, "wav": wav,
+            "text": str(features["text"][0])}
+
+
+def test_list_prints_one_line_each(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for title in ("Presets:", "Towers:", "Fusions:", "Datasets:"):
+        assert title in out
+    for name in PRESETS.names():
+        assert sum(line.split()[0] == name for line in out.splitlines() if line.strip()) == 1
+    assert main(["list", "--what", "towers", "text/*"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Towers:" and [line.split()[0] for line in lines[1:]] == [
+        "text/cnn", "text/lstm", "text/transformer"]
+
+
+def test_datasets_reports_local_data(capsys, data_dir, tmp_path):
+    assert main(["datasets", "--data-dir", str(data_dir)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["av_mnist"].split()[1] == "yes"
+    assert rows["embedded"].split()[1] == "yes"
+    assert main(["datasets", "--data-dir", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["av_mnist"].split()[1] == "no"
+
+
+@pytest.mark.parametrize("command", ["list", "datasets", "train", "evaluate", "predict"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: mmzoo {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--epochs", "ten"], "training.epochs must be a positive integer. "
+                              "Received: training.epochs='ten'"),
+        (["--set", "trainig.epochs=3"], "Did you mean 'training'?"),
+        (["--set", "model.inputs.text.unitz=3"], "Did you mean 'model.inputs.text.units'?"),
+        (["--strategy", "mirorred"], "Did you mean 'mirrored'?"),
+        (["--set", "training.epochs"], "section.key=value"),
+        (["--config", "missing.yaml"], "Config file not found"),
+    ],
+)
+def test_train_errors_are_one_line_with_status_2(argv, fragment, capsys):
+    assert main(["train", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("mmzoo train: error: ")
+    assert fragment in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_show_config_applies_flags_and_overrides(capsys, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("training:\n  epochs: 5\n")
+    assert main(["train", "-c", str(config), "--epochs", "3", "--set", "model.fusion=concat",
+                 "--jit-compile", "off", "--deterministic", "--show-config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["training"]["epochs"] == 3
+    assert resolved["training"]["deterministic"] is True
+    assert resolved["model"]["fusion"] == "concat"
+    assert resolved["speed"]["jit_compile"] is False
+    assert main(["train", "--show-defaults"]) == 0
+    assert "training.batch_size = 64" in capsys.readouterr().out
+
+
+def test_train_evaluate_predict(trained, capsys):
+    export = trained["dir"] / "saved_models" / "cli"
+    assert (export / "model.keras").is_file()
+    assert main(["evaluate", str(export), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    metrics = json.loads((trained["dir"] / "runs" / "cli" / "metrics.json").read_text())
+    np.testing.assert_allclose(report["metrics"]["all"]["accuracy"], metrics["test"]["accuracy"])
+    assert set(report["metrics"]) == {"all", "only_image", "only_text", "only_audio"}
+
+    assert main(["evaluate", str(trained["dir"] / "runs" / "cli"), "--split", "validation",
+                 "--no-per-modality"]) == 0
+    out = capsys.readouterr().out
+    assert "on embedded validation (32 examples)" in out and "image only" not in out
+
+    assert main(["predict", str(export), "--image", str(trained["png"]), "--text",
+                 trained["text"], "--audio", str(trained["wav"]), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "inputs: audio, image, text" and len(lines) == 3
+    assert main(["predict", str(export), "--input", f"text={trained['text']}", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["masked_out"] == ["audio", "image"]
+    assert abs(sum(result["outputs"]) - 1) < 1e-4
+
+
+def test_predict_and_evaluate_errors(trained, capsys, tmp_path):
+    export = str(trained["dir"] / "saved_models" / "cli")
+    assert main(["predict", export, "--image", str(tmp_path / "none.png")]) == 2
+    assert "No such file for input 'image'" in capsys.readouterr().err
+    assert main(["predict", export]) == 2
+    assert "at least one input" in capsys.readouterr().err
+    assert main(["predict", export, "--input", "depth=1"]) == 2
+    assert "no input(s) ['depth']" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "No model at" in capsys.readouterr().err
+
+
+def test_module_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "mmzoo.cli", "train", "--set", "training.epochs=0"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 2
+    assert "mmzoo train: error: training.epochs must be a positive integer" in result.stderr
+    assert "Traceback" not in result.stderr
