@@ -60,7 +60,13 @@ def run_export(args):
     from mmzoo.export.api import export
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    card = export(args.model, args.out, formats=formats, check=not args.no_check)
+    try:
+        card = export(args.model, args.out, formats=formats, check=not args.no_check)
+    except RuntimeError as error:  # LiteRT conversion: no option converted the model
+        message = " ".join(str(error).split())
+        print(f"mmzoo export: error: {message[:1000]} (export without it: --formats "
+              "saved_model,keras)", file=sys.stderr)
+        return EXIT_USAGE
     if args.json:
         print(json.dumps(card, indent=2))
         return 0
@@ -122,7 +128,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return HANDLERS[args.command](args)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, FileNotFoundError) as error:
         if os.environ.get("MMZOO_DEBUG"):
             raise
         message = " ".join(str(error).split())
