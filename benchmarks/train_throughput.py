@@ -39,12 +39,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-import mmzoo  # noqa: E402
-from mmzoo.preprocessing.log_mel import LogMelSpectrogram  # noqa: E402
-from mmzoo.training import inputs as pipeline  # noqa: E402
+import mmzoo
+from mmzoo.preprocessing.log_mel import LogMelSpectrogram
+from mmzoo.training import inputs as pipeline
 
 RESULTS = REPO / "benchmarks" / "results" / "train_throughput.json"
 PRESET = "trimodal_concat"

@@ -37,8 +37,8 @@ TRAIN_FLAGS = {
     "--learning-rate": ("training.optimizer.learning_rate", float, "peak learning rate"),
     "--seed": ("training.seed", int, "seed of weights, shuffling and dropout"),
     "--strategy": ("distribution.strategy", str,
-                   "auto (TPU, then TF_CONFIG workers, then several GPUs, else default), "
-                   "default, mirrored, multi_worker or tpu"),
+                   ("auto (TPU, then TF_CONFIG workers, then several GPUs, else default), "
+                    "default, mirrored, multi_worker or tpu")),
     "--cpu-devices": ("distribution.cpu_devices", int,
                       "split the CPU into N logical devices (e.g. to try --strategy mirrored)"),
     "--mixed-precision": ("speed.mixed_precision", str,

@@ -104,7 +104,7 @@ def _number(value):
 
 def positive_float(key, value):
     value = _number(value)
-    if not is_number(value) or not value > 0 or value != value or value == float("inf"):
+    if not is_number(value) or not 0 < value < float("inf"):  # also refuses NaN
         _fail(key, "a positive number", value)
     return float(value)
 

@@ -30,11 +30,10 @@ _TMP_PREFIX = ".tmp-"
 
 def atomic_write_bytes(path, data):
     """Writes `data` (bytes) to `path` atomically; creates the parent folder."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def atomic_write_text(path, text, encoding="utf-8"):

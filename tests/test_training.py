@@ -20,7 +20,11 @@ from mmzoo.io import atomic_directory, atomic_path, atomic_write_json
 from mmzoo.training import inputs as pipeline
 from mmzoo.training.callbacks import AtomicBackupAndRestore, EpochSeeds
 from mmzoo.training.evaluate import evaluate, predict
-from mmzoo.training.preprocessing_bundle import build_tokenizers, load_bundle, read_example
+from mmzoo.training.preprocessing_bundle import (
+    build_tokenizers,
+    load_bundle,
+    read_example,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -153,7 +157,10 @@ def test_training_order_is_a_function_of_seed_and_epoch():
     assert batches == labels(again)
     assert batches != labels(other)
     assert batches[:steps] != batches[steps: 2 * steps]  # a new order every epoch
-    assert sorted(sum(batches[:steps], [])) == sorted(sum(batches[steps:2 * steps], []))
+    def examples(epoch_batches):
+        return sorted(label for batch in epoch_batches for label in batch)
+
+    assert examples(batches[:steps]) == examples(batches[steps:2 * steps])
 
 
 def test_tokenizer_is_adapted_on_the_train_split_only():
@@ -234,20 +241,18 @@ def test_epoch_seeds_make_dropout_a_function_of_the_epoch():
 def test_atomic_writes(tmp_path):
     target = tmp_path / "metrics.json"
     atomic_write_json(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            pathlib.Path(tmp).write_text("half")
-            raise RuntimeError("crash while writing")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        pathlib.Path(tmp).write_text("half")
+        raise RuntimeError("crash while writing")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
     folder = tmp_path / "export"
     with atomic_directory(folder) as tmp:
         (tmp / "model.keras").write_text("v1")
-    with pytest.raises(RuntimeError):
-        with atomic_directory(folder) as tmp:
-            (tmp / "model.keras").write_text("half")
-            raise RuntimeError("crash while exporting")
+    with pytest.raises(RuntimeError), atomic_directory(folder) as tmp:
+        (tmp / "model.keras").write_text("half")
+        raise RuntimeError("crash while exporting")
     assert (folder / "model.keras").read_text() == "v1"
     with atomic_directory(folder) as tmp:
         (tmp / "model.keras").write_text("v2")
@@ -394,7 +399,7 @@ def test_demo_beats_every_single_modality_baseline(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "mmzoo.cli", "train", "--config", str(REPO / "configs" / "demo.yaml"),
          "--runs-dir", str(tmp_path / "runs"), "--saved-models-dir", str(tmp_path / "saved")],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=1200,
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=1200, check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((tmp_path / "runs" / "demo" / "metrics.json").read_text())

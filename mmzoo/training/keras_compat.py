@@ -51,8 +51,8 @@ def patch_model(model, strategy):
 def multi_worker_reductions():
     """While active, Keras reduces scalar step outputs across workers with `axis=None`."""
     import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer as tf_trainer
     from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
 
     original = tf_trainer.reduce_per_replica
     is_multi_worker = getattr(tf_trainer, "_collective_all_reduce_multi_worker", None)

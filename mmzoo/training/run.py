@@ -39,8 +39,13 @@ from mmzoo.config import (
     run_name_of,
     to_yaml,
 )
-from mmzoo.io import atomic_directory, atomic_path, atomic_write_json, atomic_write_text
-from mmzoo.io import remove_stale_temporaries
+from mmzoo.io import (
+    atomic_directory,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    remove_stale_temporaries,
+)
 
 # Sections whose change makes a backup unusable for resuming.
 _RESUME_SECTIONS = ("dataset", "model", "text", "training")
