@@ -1,4 +1,4 @@
-"""The `mmzoo` command line: list, datasets, train, evaluate, predict.
+"""The `mmzoo` command line: list, datasets, train, evaluate, predict, export, verify.
 
     mmzoo list                                   # presets, towers, fusions, datasets
     mmzoo datasets                               # known datasets, found locally or not
@@ -6,6 +6,8 @@
     mmzoo train --config configs/demo.yaml --epochs 3 --set model.fusion=concat
     mmzoo evaluate saved_models/demo --split test
     mmzoo predict saved_models/demo --image x.png --text "..." --audio y.wav
+    mmzoo export runs/demo --out saved_models/demo   # SavedModel, .keras, card
+    mmzoo verify saved_models/demo                   # hashes and parity examples
 
 Every subcommand has `--help`. A bad config or argument prints one line naming the
 key, e.g. `mmzoo: error: training.epochs must be a positive integer. Received:
@@ -22,6 +24,8 @@ import argparse
 import json
 import os
 import sys
+
+from mmzoo.export import cli as export_commands
 
 EXIT_USAGE = 2
 
@@ -138,6 +142,7 @@ def build_parser():
                          help="any input by name: a file path, or the text of a text input")
     predict.add_argument("--top", type=int, default=3, help="classes shown (default 3)")
     predict.add_argument("--json", action="store_true", help="print the result as JSON")
+    export_commands.add_parsers(commands)
     return parser
 
 
@@ -152,6 +157,7 @@ def main(argv=None):
         "train": _train,
         "evaluate": _evaluate,
         "predict": _predict,
+        **export_commands.HANDLERS,
     }[args.command]
     try:
         return handler(args) or 0

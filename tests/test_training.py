@@ -89,8 +89,10 @@ def test_run_directory_and_export(tiny_run):
     assert any(line.startswith("  speed: mixed precision float32") for line in lines)
 
     export = tmp_path / "saved_models" / "tiny"
-    assert sorted(p.name for p in export.iterdir()) == [
-        "config.yaml", "metrics.json", "model.keras", "preprocessing.json"]
+    assert {p.name for p in export.iterdir()} >= {
+        "config.yaml", "metrics.json", "model.keras", "preprocessing.json",
+        "saved_model.pb", "model_card.json"}
+    mmzoo.verify(export)  # hashes and parity of the SavedModel taking raw inputs
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
     assert model.modalities == ["image", "text", "audio"]
     bundle = load_bundle(export)

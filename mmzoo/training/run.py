@@ -14,9 +14,10 @@ atomically:
 - `history.csv`: per-epoch losses and metrics; `logs/`: TensorBoard scalars;
 - `metrics.json`: test metrics, with all modalities and with each modality alone.
 
-The exported model goes to `saved_models/<name>/`: `model.keras`,
-`preprocessing.json`, `config.yaml` and `metrics.json`, written to a temporary
-folder that replaces the old one in one rename.
+The exported model goes to `saved_models/<name>/` (`mmzoo.export.export_model`): a
+SavedModel taking raw inputs, `model.keras`, `preprocessing.json`, `config.yaml`,
+`metrics.json` and `model_card.json`, written to a temporary folder that replaces the
+old one in one rename.
 
 >>> import mmzoo
 >>> result = mmzoo.train({"dataset": {"options": {"num_train": 200}},
@@ -40,7 +41,6 @@ from mmzoo.config import (
     to_yaml,
 )
 from mmzoo.io import (
-    atomic_directory,
     atomic_path,
     atomic_write_json,
     atomic_write_text,
@@ -415,17 +415,29 @@ class _Run:
         )
 
     def export(self):
-        from mmzoo.training.preprocessing_bundle import save_bundle
+        from mmzoo.export import export_model
+        from mmzoo.training.preprocessing_bundle import build_preprocessors
 
         if not self.config["output"]["export"]:
             return
         target = self.export_dir if self.is_chief else self.out_dir / "export"
-        with atomic_directory(target) as folder:
-            self.model.save(folder / "model.keras")
-            save_bundle(folder, self.bundle)
-            atomic_write_text(folder / "config.yaml", to_yaml(self.config))
-            atomic_write_json(folder / "metrics.json", {"test": self.test_metrics["all"]})
-        self.log(f"Exported the model to {self.export_dir}/ (model.keras, preprocessing.json)")
+        test_metrics = {"test": self.test_metrics["all"]}
+        export_model(
+            self.model, target,
+            preprocessors=build_preprocessors(self.bundle),
+            class_names=self.bundle["class_names"],
+            metadata={"dataset": self.bundle["dataset"], "run": str(self.run_dir)},
+            metrics=test_metrics,
+            extra_files={
+                "preprocessing.json": self.bundle,
+                "config.yaml": to_yaml(self.config),
+                "metrics.json": test_metrics,
+            },
+        )
+        self.log(
+            f"Exported the model to {target}/ (SavedModel taking raw inputs, model.keras, "
+            "preprocessing.json, model_card.json)"
+        )
 
     @property
     def result(self):
