@@ -26,6 +26,7 @@ __all__ = [
     "create_model",
     "data",
     "datasets",
+    "export",
     "fusion",
     "get_preset",
     "list_fusions",
@@ -34,4 +35,6 @@ __all__ = [
     "modality_weights",
     "preprocessing",
     "towers",
+    "train",
+    "verify",
 ]
