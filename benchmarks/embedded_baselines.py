@@ -23,12 +23,10 @@ Usage: `python benchmarks/embedded_baselines.py [--epochs 40] [--seed 0] [--quic
 
 import argparse
 import itertools
-import json
 import os
 import pathlib
 import platform
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -42,6 +40,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mmzoo.datasets import embedded  # noqa: E402
+from mmzoo.io import atomic_write_json  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "embedded_baselines.json"
 TEXT_LENGTH = 32
@@ -186,11 +185,7 @@ def main(argv=None):
     }
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=output.parent, suffix=".tmp",
-                                     delete=False) as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    os.replace(handle.name, output)
+    atomic_write_json(output, report)
     print(f"wrote {output}")
     return report
 

@@ -35,12 +35,10 @@ the repository.
 """
 
 import argparse
-import json
 import os
 import pathlib
 import platform
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -56,6 +54,7 @@ import soundfile  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import threadpoolctl  # noqa: E402
 
+from mmzoo.io import atomic_write_json  # noqa: E402
 from mmzoo.preprocessing import LogMelSpectrogram  # noqa: E402
 from mmzoo.preprocessing.audio import decode_wav, fix_length  # noqa: E402
 
@@ -335,11 +334,7 @@ def main(argv=None):
     }
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=output.parent, suffix=".tmp",
-                                     delete=False) as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    os.replace(handle.name, output)
+    atomic_write_json(output, report)
     print(f"target {'met' if met else 'MISSED'}; wrote {output}")
     return report
 

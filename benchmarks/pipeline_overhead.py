@@ -52,7 +52,6 @@ import contextlib
 import csv
 import gzip
 import io
-import json
 import os
 import pathlib
 import platform
@@ -73,6 +72,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import mmzoo  # noqa: E402
+from mmzoo.io import atomic_write_json  # noqa: E402
 from mmzoo.preprocessing.text import TextTokenizer  # noqa: E402
 
 LOAD_AT_START = round(os.getloadavg()[0], 2)
@@ -226,11 +226,7 @@ def main(argv=None):
 
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=output.parent, suffix=".tmp",
-                                     delete=False) as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    os.replace(handle.name, output)
+    atomic_write_json(output, report)
     print(f"target {'met' if report['target_met'] else 'MISSED'}; wrote {output}")
     return report
 

@@ -24,7 +24,6 @@ Usage: `.venv/bin/python benchmarks/serving.py [--rounds 6] [--latency-calls 40]
 """
 
 import argparse
-import json
 import os
 import pathlib
 import platform
@@ -44,6 +43,7 @@ import tensorflow as tf  # noqa: E402
 
 import mmzoo  # noqa: E402
 from mmzoo.datasets import embedded  # noqa: E402
+from mmzoo.io import atomic_write_json  # noqa: E402
 from mmzoo.preprocessing.text import TextTokenizer  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "serving.json"
@@ -196,11 +196,7 @@ def main():
     }
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=output.parent, suffix=".tmp",
-                                     delete=False) as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    os.replace(handle.name, output)
+    atomic_write_json(output, report)
     ratios = report["raw_over_keras"]
     print(f"raw-input SavedModel / Keras: latency p50 x{ratios['latency_p50_ratio']}, "
           f"throughput x{ratios['throughput_ratio']}")
