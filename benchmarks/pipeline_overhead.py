@@ -361,9 +361,9 @@ def run(args, data_dir, folder):
           f"{pooled_ratio:.3f}; whole epochs {epoch_ratio:.3f})", flush=True)
     print(f"default shuffle=True: whole-epoch ratio to memory {shuffled_epoch_ratio:.3f}, "
           f"first batch after {first_batch['file_shuffled']:.0f} ms (memory "
-          f"{first_batch['memory']:.0f} ms, file {first_batch['file']:.0f} ms): the whole "
-          f"dataset is decoded into the shuffle buffer first; steady-state ratio "
-          f"{shuffled_steady_ratio:.3f} is training from that buffer", flush=True)
+          f"{first_batch['memory']:.0f} ms, file {first_batch['file']:.0f} ms); "
+          f"steady-state ratio {shuffled_steady_ratio:.3f} (rows are shuffled before "
+          f"decoding, so it streams like `file`)", flush=True)
     if noisy:
         others = "unknown" if other_cores is None else f"{other_cores:.2f}"
         print(f"WARNING: noisy measurement (round ratios' interquartile range "
