@@ -1,6 +1,6 @@
 """Audio preprocessing: WAV bytes -> mono float32 waveforms of a fixed rate and length.
 
-Everything here is TensorFlow graph code (no `py_function`), so the same computation
+Everything here is TensorFlow graph code (no Python callbacks), so the same computation
 runs per example in a `tf.data` pipeline and, through `AudioPreprocessing`, on a batch
 of waveforms in an exported serving function.
 
