@@ -171,9 +171,7 @@ def choice(*choices):
     def checked(key, value):
         if isinstance(value, bool) or value not in choices:
             message = f"{key} must be one of {', '.join(map(repr, choices))}."
-            close = _close(value, [c for c in choices if isinstance(c, str)])
-            if close:
-                message += f" Did you mean {close!r}?"
+            message += _suggestion(value, [c for c in choices if isinstance(c, str)])
             raise ConfigError(key, f"{message} {_received(key, value)}")
         return value
 
@@ -405,9 +403,7 @@ def _check_section(data, schema, prefix):
         valid = sorted(schema)
         path = f"{prefix}{key}"
         message = f"Unknown key {path!r} in the config."
-        close = _close(key, valid)
-        if close:
-            message += f" Did you mean {prefix + close!r}?"
+        message += _suggestion(key, valid, prefix)
         under = f" under {prefix[:-1]!r}" if prefix else ""
         raise ConfigError(path, f"{message} Valid keys{under}: {', '.join(valid)}.")
     out = {}
@@ -438,18 +434,17 @@ def _defaults(schema):
     }
 
 
-def _close(word, candidates):
+def _suggestion(word, candidates, prefix=""):
+    """`" Did you mean 'x'?"` for the closest of `candidates` (shown after `prefix`), or ""."""
     if not isinstance(word, str):
-        return None
+        return ""
     matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    return f" Did you mean {prefix + matches[0]!r}?" if matches else ""
 
 
 def _unknown_option(key, option, valid, what):
     message = f"Unknown key {f'{key}.{option}'!r}: not an option of {what}."
-    close = _close(option, valid)
-    if close:
-        message += f" Did you mean {f'{key}.{close}'!r}?"
+    message += _suggestion(option, valid, f"{key}.")
     raise ConfigError(f"{key}.{option}", f"{message} Valid options: {', '.join(sorted(valid))}.")
 
 
@@ -469,9 +464,7 @@ def dataset_info(config):
     if name not in datasets.DATASETS:
         valid = datasets.list_datasets()
         message = f"Unknown dataset {name!r}."
-        close = _close(name, valid)
-        if close:
-            message += f" Did you mean {close!r}?"
+        message += _suggestion(name, valid)
         raise ConfigError(
             "dataset.name", f"{message} Valid datasets: {', '.join(valid)}. "
             f"{_received('dataset.name', name)}"
@@ -480,9 +473,7 @@ def dataset_info(config):
         key = f"dataset.limits.{split}"
         if split not in ("train", "validation", "test"):
             message = f"Unknown key {key!r}: not a split."
-            close = _close(split, ["train", "validation", "test"])
-            if close:
-                message += f" Did you mean 'dataset.limits.{close}'?"
+            message += _suggestion(split, ["train", "validation", "test"], "dataset.limits.")
             raise ConfigError(key, f"{message} Valid splits: train, validation, test.")
         positive_int(key, limit)
     options = config["dataset"]["options"]
@@ -518,9 +509,7 @@ def resolve_model(config, info=None):
         if preset not in PRESETS:
             valid = PRESETS.names()
             message = f"Unknown preset {preset!r}."
-            close = _close(preset, valid)
-            if close:
-                message += f" Did you mean {close!r}?"
+            message += _suggestion(preset, valid)
             raise ConfigError(
                 "model.preset",
                 f"{message} Valid presets: {', '.join(valid)}. {_received('model.preset', preset)}",
@@ -574,9 +563,7 @@ def resolve_model(config, info=None):
         valid = [n.split("/", 1)[1] for n in list_towers(f"{modality}/*")]
         if family not in valid:
             message = f"Unknown {modality} tower {family!r}."
-            close = _close(family, valid)
-            if close:
-                message += f" Did you mean {close!r}?"
+            message += _suggestion(family, valid)
             raise ConfigError(
                 f"{key}.tower", f"{message} Valid {modality} towers: {', '.join(valid)}. "
                 f"{_received(f'{key}.tower', family)}"
@@ -594,9 +581,7 @@ def resolve_model(config, info=None):
     valid = list_fusions()
     if fusion not in valid:
         message = f"Unknown fusion {fusion!r}."
-        close = _close(fusion, valid)
-        if close:
-            message += f" Did you mean {close!r}?"
+        message += _suggestion(fusion, valid)
         raise ConfigError(
             "model.fusion",
             f"{message} Valid fusions: {', '.join(valid)}. {_received('model.fusion', fusion)}",
@@ -621,9 +606,7 @@ def resolve_model(config, info=None):
     valid = [f"{prefix}{name}" for prefix in ("val_", "") for name in names[head]]
     if monitor != "auto" and monitor not in valid:
         message = f"training.monitor must be 'auto' or a metric of the {head} head."
-        close = _close(monitor, valid)
-        if close:
-            message += f" Did you mean {close!r}?"
+        message += _suggestion(monitor, valid)
         raise ConfigError(
             "training.monitor",
             f"{message} Valid: {', '.join(valid)}. {_received('training.monitor', monitor)}",
