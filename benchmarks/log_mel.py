@@ -16,22 +16,29 @@ zero padding, Slaney-normalised filters) for the Slaney and HTK mel scales:
   `power_to_db` (best of 3), target >= 20x. The librosa loop is timed as is and with
   BLAS limited to one thread (`threadpoolctl`): OpenBLAS's default threading makes
   the small per-clip matmul several times slower on a busy 2-core machine, so the
-  faster of the two is the baseline. The layer called eagerly and XLA-compiled, and a
-  librosa loop with a precomputed filterbank are timed too (all variants round-robin
-  in one run, so machine noise hits all alike), and the layer's framing step (an
-  `ops.take` gather) against `tf.signal.frame`, for information.
+  faster of the two is the baseline. The layer called eagerly and XLA-compiled,
+  `keras.layers.MelSpectrogram` on the same parameters (the field's layer) and a
+  librosa loop with a precomputed filterbank are timed too, all round-robin in one
+  run so machine noise hits all alike.
+- the FFT floor: the bare `tf.signal.rfft` of the already framed and windowed clips.
+  No STFT layer can be faster than its FFTs, so `baseline / FFT time` is the highest
+  speed-up any such layer can reach on this machine (`speedup_ceiling`).
 
-Two parameter sets: the audio towers' defaults (n_fft 512, hop 128, 64 mels) and the
-AV-MNIST LeNet's (n_fft 1024, hop 72, win_length 256, 112 mels). The parity targets
-apply to both, the 20x speed target to the towers' defaults only (the LeNet speed-up
-is reported and flagged, not gated on: it was an optional extra). Results go to
+Three parameter sets: the audio towers' defaults (n_fft 512, hop 128, 64 mels), on
+which the targets are gated; librosa's and `keras.layers.MelSpectrogram`'s defaults
+(n_fft 2048, hop 512, 128 mels: the parameters of DESIGN.md's calibration figure);
+and the AV-MNIST LeNet's (n_fft 1024, hop 72, win_length 256, 112 mels). The parity
+targets apply to the towers' and LeNet's parameters. With n_fft 2048 the linear mel
+of a 1 s clip peaks above 1,000, so float32 rounding alone (about 1e-7 of the peak,
+in librosa's float32 STFT as in ours) exceeds the 1e-4 absolute target; its errors
+and speed-up are reported, not gated on. Results go to
 `benchmarks/results/log_mel.json` (written also when a target is missed, with
 `"target_met": false`); the exit status is 1 when a target is missed.
 
 Usage: `.venv/bin/python benchmarks/log_mel.py [--data-dir DIR] [--clips 1000]
-[--batch-size 250] [--repeats 3] [--configs default,lenet]` (about 1.5 minutes on 2
-idle CPU cores, 3-4 when other jobs share them). The data dir defaults to `$MMZOO_DATA_DIR`, else `../shared/data` beside
-the repository.
+[--batch-size 250] [--repeats 3] [--configs default,librosa_defaults,lenet]` (about
+1.5 minutes on 2 idle CPU cores, 3-4 when other jobs share them). The data dir
+defaults to `$MMZOO_DATA_DIR`, else `../shared/data` beside the repository.
 """
 
 import argparse
@@ -64,14 +71,15 @@ SAMPLE_RATE = 8000
 NUM_SAMPLES = 8000
 CONFIGS = {
     "default": {"n_fft": 512, "hop_length": 128, "win_length": None, "n_mels": 64},
+    "librosa_defaults": {"n_fft": 2048, "hop_length": 512, "win_length": None, "n_mels": 128},
     "lenet": {"n_fft": 1024, "hop_length": 72, "win_length": 256, "n_mels": 112},
 }
 MEL_SCALES = ("slaney", "htk")
 DB = {"ref": 1.0, "amin": 1e-10, "top_db": 80.0}
 TARGETS = {"max_abs_error_linear": 1e-4, "max_rel_error_db": 3e-3, "speedup": 20.0}
-# The speed target is the audio towers' defaults'; the LeNet parameters' speed-up is
-# reported (and flagged) but does not decide the exit status: see the docstring.
+# Which parameter sets decide the exit status: see the docstring.
 SPEED_TARGET_CONFIGS = ("default",)
+PARITY_TARGET_CONFIGS = ("default", "lenet")
 
 
 def default_data_dir():
@@ -164,6 +172,12 @@ def speed(waves, options, batch_size, repeats):
         "layer_eager": layer,
         "layer_tf_function": tf.function(layer),
         "layer_xla": tf.function(layer, jit_compile=True),
+        # The field's layer on the same parameters, for reference (its dB floor uses
+        # the batch maximum, so its values differ from librosa's; see DESIGN.md).
+        "keras_mel_spectrogram": tf.function(keras.layers.MelSpectrogram(
+            fft_length=options["n_fft"], sequence_stride=options["hop_length"],
+            sequence_length=options["win_length"], num_mel_bins=options["n_mels"],
+            sampling_rate=SAMPLE_RATE, max_freq=SAMPLE_RATE / 2, top_db=DB["top_db"])),
     }
     functions = {}
     for name, fn in variants.items():
@@ -193,33 +207,26 @@ def speed(waves, options, batch_size, repeats):
     return interleaved_best(functions, repeats)
 
 
-def framing_diagnostics(waves, options, batch_size, repeats=5):
-    """Seconds per batch of the layer and of the ways to cut frames, for information.
+def fft_floor(waves, options, batch_size, repeats=5):
+    """Seconds per batch of the bare `tf.signal.rfft` of the already framed and
+    windowed clips, and of the whole layer, timed round-robin.
 
-    `gather_n_fft`: `ops.take` of `n_fft`-sample frames, as `LogMelSpectrogram.call`
-    does; `tf_signal_frame_n_fft`: the same frames from `tf.signal.frame` (strided
-    copy); `tf_signal_frame_win_length`: only the `win_length` samples under the
-    window (the rest are multiplied by 0 and add nothing to the power spectrum).
+    No STFT-based layer can be faster than its FFTs, so `baseline / (fft seconds x
+    batches)` bounds the speed-up any such layer can reach on this machine.
     """
-    layer = tf.function(LogMelSpectrogram(sample_rate=SAMPLE_RATE, **options))
+    layer = LogMelSpectrogram(sample_rate=SAMPLE_RATE, **options)
     batch = tf.constant(waves[:batch_size])
-    n_fft, hop = options["n_fft"], options["hop_length"]
-    win = options["win_length"] or n_fft
-    padded = tf.pad(batch, [[0, 0], [n_fft // 2, n_fft // 2]])
-    frames = 1 + (padded.shape[-1] - n_fft) // hop
-    indices = (np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]).astype("int32")
-    left = (n_fft - win) // 2
-    functions = {
-        "layer_tf_function": lambda: np.asarray(layer(batch)),
-        "gather_n_fft": lambda: np.asarray(keras.ops.take(padded, indices, axis=1)),
-        "tf_signal_frame_n_fft": lambda: np.asarray(tf.signal.frame(padded, n_fft, hop)),
-        "tf_signal_frame_win_length": lambda: np.asarray(
-            tf.signal.frame(padded[:, left:left + (frames - 1) * hop + win], win, hop)),
-    }
+    win = options["win_length"] or options["n_fft"]
+    frames = tf.signal.frame(tf.pad(batch, [[0, 0], [win // 2, win // 2]]), win,
+                             options["hop_length"]) * layer._window_values
+    rfft = tf.function(lambda f: tf.signal.rfft(f, [options["n_fft"]]))
+    whole = tf.function(layer)
+    functions = {"rfft": lambda: np.asarray(rfft(frames)),
+                 "layer_tf_function": lambda: np.asarray(whole(batch))}
     for fn in functions.values():
         fn()
     best, _ = interleaved_best(functions, repeats)
-    return {f"{name}_seconds_per_batch": round(value, 4) for name, value in best.items()}
+    return {f"{name}_seconds_per_batch": round(value, 5) for name, value in best.items()}
 
 
 def main(argv=None):
@@ -229,7 +236,7 @@ def main(argv=None):
     parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--configs", default="default,lenet",
+    parser.add_argument("--configs", default="default,librosa_defaults,lenet",
                         help=f"comma-separated subset of {sorted(CONFIGS)}")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -257,13 +264,16 @@ def main(argv=None):
             errors["target_met"] = bool(
                 errors["max_abs_error_linear"] <= TARGETS["max_abs_error_linear"]
                 and errors["max_rel_error_db"] <= TARGETS["max_rel_error_db"])
-            met &= errors["target_met"]
+            errors["target_applies"] = config in PARITY_TARGET_CONFIGS
+            if errors["target_applies"]:
+                met &= errors["target_met"]
             entry["parity"][mel_scale] = errors
             print(f"[{config}] {mel_scale:6s} linear max abs err "
                   f"{errors['max_abs_error_linear']:.3e} (peak {errors['max_linear_value']:.3g}), "
                   f"dB max rel err {errors['max_rel_error_db']:.3e} "
                   f"(max abs {errors['max_abs_error_db']:.3e} dB)  "
-                  f"{'ok' if errors['target_met'] else 'MISSED'}", flush=True)
+                  f"{'ok' if errors['target_met'] else 'MISSED'}"
+                  f"{'' if errors['target_applies'] else ' (informational)'}", flush=True)
         seconds, all_times = speed(waves, options, args.batch_size, args.repeats)
         baseline = min(seconds["librosa_loop"], seconds["librosa_loop_one_blas_thread"])
         speedup = baseline / seconds["layer_tf_function"]
@@ -280,7 +290,10 @@ def main(argv=None):
         entry["speed_target_applies"] = config in SPEED_TARGET_CONFIGS
         if entry["speed_target_applies"]:
             met &= entry["speed_target_met"]
-        entry["framing_diagnostics"] = framing_diagnostics(waves, options, args.batch_size)
+        floor = fft_floor(waves, options, args.batch_size)
+        floor["speedup_ceiling"] = round(
+            baseline / (floor["rfft_seconds_per_batch"] * len(waves) / args.batch_size), 1)
+        entry["fft_floor"] = floor
         status = "ok" if entry["speed_target_met"] else (
             "MISSED" if entry["speed_target_applies"] else "MISSED (informational)")
         print(f"[{config}] layer on {len(waves)} clips (batch {args.batch_size}): eager "
@@ -293,8 +306,11 @@ def main(argv=None):
               f"(eager {baseline / seconds['layer_eager']:.1f}x, XLA "
               f"{baseline / seconds['layer_xla']:.1f}x), target >= {TARGETS['speedup']:g}x: "
               f"{status}", flush=True)
-        print(f"[{config}] per batch of {args.batch_size}: {entry['framing_diagnostics']}",
-              flush=True)
+        print(f"[{config}] keras.layers.MelSpectrogram (same parameters) "
+              f"{seconds['keras_mel_spectrogram']:.3f} s = "
+              f"{baseline / seconds['keras_mel_spectrogram']:.1f}x; bare tf.signal.rfft of the "
+              f"frames {floor['rfft_seconds_per_batch'] * 1000:.1f} ms per batch, so no STFT "
+              f"layer can beat {floor['speedup_ceiling']:.1f}x here", flush=True)
         results[config] = entry
 
     report = {
@@ -308,6 +324,7 @@ def main(argv=None):
         "repeats": args.repeats,
         "targets": TARGETS,
         "speed_target_configs": list(SPEED_TARGET_CONFIGS),
+        "parity_target_configs": list(PARITY_TARGET_CONFIGS),
         "error_definitions": {
             "max_abs_error_linear": "max |ours - librosa| of the linear mel spectrogram "
                                     "(power 2, Slaney-normalised filters) over all clips",

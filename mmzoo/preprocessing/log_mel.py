@@ -1,6 +1,6 @@
 """Waveform -> (log-)mel spectrogram as a Keras layer that matches librosa.
 
-`LogMelSpectrogram` computes, inside the model graph and with `keras.ops` only, what
+`LogMelSpectrogram` computes, inside the model graph with `tf.signal`, what
 
     S = librosa.feature.melspectrogram(y=y, sr=sample_rate, n_fft=n_fft, ...)
     librosa.power_to_db(S, ref=ref, amin=amin, top_db=top_db).T
@@ -20,7 +20,7 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
+import tensorflow as tf
 
 from mmzoo.checks import is_int, is_number
 
@@ -206,48 +206,44 @@ class LogMelSpectrogram(keras.layers.Layer):
                 )
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
-        single = len(x.shape) == 1  # one waveform, e.g. in `tf.data.Dataset.map`
+        x = tf.cast(inputs, "float32")
+        single = x.shape.rank == 1  # one waveform, e.g. in `tf.data.Dataset.map`
         if single:
             x = x[None]
         if self.center:
             pad = self.n_fft // 2
-            x = ops.pad(x, [[0, 0], [pad, pad]], mode=self.pad_mode)
-        frames = self._frames(x) * ops.convert_to_tensor(self._window_values)
-        # The window's span sits at the start instead of the centre of the n_fft
-        # points: a phase shift of every bin, which leaves |X| unchanged.
-        real, imag = ops.rfft(frames, fft_length=self.n_fft)
-        spectrum = ops.square(real) + ops.square(imag)  # |X|^2
+            x = tf.pad(x, [[0, 0], [pad, pad]], mode=self.pad_mode.upper())
+        power_spectrum = self._power_spectrum(x)
         if self.power != 2.0:
-            spectrum = ops.power(spectrum, self.power / 2.0)
-        mel = ops.matmul(spectrum, ops.convert_to_tensor(self._mel_basis))
+            power_spectrum = tf.pow(power_spectrum, self.power / 2.0)
+        mel = tf.matmul(power_spectrum, self._mel_basis)
         if self.log:
-            mel = 10.0 * ops.log(ops.maximum(mel, self.amin)) / math.log(10.0)
+            mel = 10.0 * tf.math.log(tf.maximum(mel, self.amin)) / math.log(10.0)
             mel = mel - 10.0 * math.log10(max(self.amin, self.ref))
             if self.top_db is not None:
-                peak = ops.max(mel, axis=(1, 2), keepdims=True)  # per example
-                mel = ops.maximum(mel, peak - self.top_db)
+                peak = tf.reduce_max(mel, axis=(1, 2), keepdims=True)  # per example
+                mel = tf.maximum(mel, peak - self.top_db)
         if single:
             mel = mel[0]
-        return ops.cast(mel, self.compute_dtype)
+        return tf.cast(mel, self.compute_dtype)
 
-    def _frames(self, x):
-        """`(batch, frames, win_length)`: the windowed span of every frame.
+    def _power_spectrum(self, x):
+        """`|STFT|^2` of padded waveforms, `(batch, frames, n_fft // 2 + 1)`.
 
-        Slices and a reshape rather than a gather (several times faster): the signal
-        is cut into hop-sized blocks and each frame joins `ceil(win / hop)` of them.
+        Only the `win_length` samples under the window are framed (the rest of each
+        `n_fft` frame is multiplied by zero); `tf.signal.stft` zero-pads them to
+        `n_fft` at the end instead of both sides, a phase shift of every bin that
+        leaves the magnitudes unchanged.
         """
-        hop, win = self.hop_length, self.win_length or self.n_fft
+        win = self.win_length or self.n_fft
         left = (self.n_fft - win) // 2  # where the window starts within a frame
-        samples = x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[-1]
-        frames = 1 + (samples - self.n_fft) // hop
-        blocks_per_frame = -(-win // hop)
-        x = ops.pad(x, [[0, 0], [0, blocks_per_frame * hop]])
-        x = x[:, left : left + (frames + blocks_per_frame - 1) * hop]
-        blocks = ops.reshape(x, (ops.shape(x)[0], frames + blocks_per_frame - 1, hop))
-        parts = [blocks[:, i : i + frames] for i in range(blocks_per_frame)]
-        joined = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-        return joined[..., :win]
+        samples = x.shape[-1] if x.shape[-1] is not None else tf.shape(x)[-1]
+        frames = 1 + (samples - self.n_fft) // self.hop_length
+        x = x[:, left : left + (frames - 1) * self.hop_length + win]
+        stft = tf.signal.stft(x, win, self.hop_length, fft_length=self.n_fft,
+                              window_fn=lambda length, dtype: self._window_values)
+        # real^2 + imag^2 rather than abs()^2: no square root per bin.
+        return tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.num_frames(input_shape[-1]), self.n_mels)
