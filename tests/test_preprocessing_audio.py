@@ -11,6 +11,8 @@ import tensorflow as tf
 
 from mmzoo.preprocessing.audio import (
     AudioPreprocessing,
+    _decode_any_wav,
+    _is_canonical_pcm16,
     decode_wav,
     fix_length,
     preprocess_audio,
@@ -77,6 +79,33 @@ def test_decode_empty_and_short_and_silent():
     assert tuple(short.shape) == (37,)
     silent, _ = decode_wav(to_wav(np.zeros(500, np.float32), 8000))
     assert np.all(silent.numpy() == 0)
+
+
+def _with_list_chunk(data):
+    """The same WAV with a 'LIST' chunk between 'fmt ' and 'data' (not canonical)."""
+    extra = b"LIST" + (6).to_bytes(4, "little") + b"INFOab"
+    body = data[12:36] + extra + data[36:]
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+
+
+def test_decode_fast_path_and_general_parser_agree(recordings):
+    """16-bit PCM files with the plain 44-byte header take `tf.audio.decode_wav`; an
+    extra chunk, a truncated data chunk or a stereo file give the same samples."""
+    data, waveform = recordings[1]
+    assert _is_canonical_pcm16(data)
+    stereo = to_wav(np.stack([waveform, waveform], axis=1), 8000)
+    truncated = data[:-101]  # the header still announces the full data chunk
+    for variant, expected_canonical, expected in [
+        (_with_list_chunk(data), False, waveform),
+        (truncated, False, waveform[: (len(truncated) - 44) // 2]),
+        (stereo, True, waveform),
+    ]:
+        assert bool(_is_canonical_pcm16(variant)) is expected_canonical
+        decoded, rate = decode_wav(variant)
+        np.testing.assert_array_equal(decoded, expected)
+        general, general_rate = _decode_any_wav(tf.constant(variant))
+        np.testing.assert_array_equal(general, decoded)
+        assert int(rate) == int(general_rate) == 8000
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ of waveforms in an exported serving function.
 
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mmzoo.checks import check_positive_int, is_int, is_number
@@ -27,6 +28,16 @@ FIX_LENGTH_MODES = ("center", "random", "start")
 _PCM = 1
 _IEEE_FLOAT = 3
 _EXTENSIBLE = 0xFFFE
+
+# The 44-byte header of a plain 16-bit PCM WAV: its fixed bytes, and the byte
+# weights of the fields that vary (data chunk size, channels, sample rate).
+_FIXED = {0: b"RIFF", 8: b"WAVEfmt \x10\0\0\0\x01\0", 34: b"\x10\0data"}
+_CANONICAL_POSITIONS = np.array(
+    [start + i for start, text in _FIXED.items() for i in range(len(text))], np.int32)
+_CANONICAL_BYTES = np.array([byte for text in _FIXED.values() for byte in text], np.uint8)
+_CANONICAL_FIELDS = np.array(
+    [[256.0 ** (i - start) if start <= i < start + size else 0.0 for i in range(44)]
+     for start, size in ((40, 4), (22, 2), (24, 4))], np.float64)
 
 
 @_graph_code
@@ -54,6 +65,39 @@ def decode_wav(data):
         raise ValueError(
             f"`data` must be a scalar string (one WAV file). Received: data with shape {data.shape}"
         )
+    return tf.cond(
+        _is_canonical_pcm16(data),
+        lambda: _decode_pcm16(data),
+        lambda: _decode_any_wav(data),
+    )
+
+
+def _is_canonical_pcm16(data):
+    """Whether `data` is a 16-bit PCM WAV with the plain 44-byte header.
+
+    That is: 'RIFF' .. 'WAVE', a 16-byte 'fmt ' chunk, then the 'data' chunk filling
+    the rest of the file, with channels and rate above 0. Most WAV files are, and
+    `tf.audio.decode_wav` reads them several times faster than the general parser.
+    Checked with a handful of whole-header ops: per-field ops cost more than decoding.
+    """
+    header = tf.strings.substr(tf.strings.join([data, b"\0" * 44]), 0, 44)
+    header = tf.io.decode_raw(header, tf.uint8)
+    fixed = tf.reduce_all(tf.equal(tf.gather(header, _CANONICAL_POSITIONS), _CANONICAL_BYTES))
+    # [data chunk size, channels, sample rate] from their little-endian bytes.
+    data_size, channels, rate = tf.unstack(
+        tf.linalg.matvec(_CANONICAL_FIELDS, tf.cast(header, tf.float64)))
+    length = tf.cast(tf.strings.length(data), tf.float64)
+    return tf.logical_and(
+        fixed, tf.logical_and(tf.equal(data_size, length - 44.0), channels * rate > 0.0))
+
+
+def _decode_pcm16(data):
+    samples, sample_rate = tf.audio.decode_wav(data)
+    return tf.reduce_mean(samples, axis=1), sample_rate
+
+
+def _decode_any_wav(data):
+    """The general parser: any chunk order, 8-64 bit integer and float samples."""
     length = tf.cast(tf.strings.length(data), tf.int64)
     # Header fields are read from a zero-padded copy, so no read can start past the
     # end of a short or truncated file (the checks below reject those).

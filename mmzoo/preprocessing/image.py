@@ -85,34 +85,10 @@ def resize_image(image, size, mode="pad"):
             f"Received: image with shape {image.shape}"
         )
     image = tf.image.convert_image_dtype(image, tf.float32)
-    in_h = tf.cast(tf.shape(image)[0], tf.float32)
-    in_w = tf.cast(tf.shape(image)[1], tf.float32)
-
-    if mode == "stretch":
-        out = _resize(image, tf.constant(height), tf.constant(width))
-    else:
-        scales = tf.stack([height / in_h, width / in_w])
-        scale = tf.reduce_min(scales) if mode == "pad" else tf.reduce_max(scales)
-        # Rounded, clamped to [1, target] for "pad" and to >= target for "crop".
-        new_h = tf.cast(tf.round(in_h * scale), tf.int32)
-        new_w = tf.cast(tf.round(in_w * scale), tf.int32)
-        if mode == "pad":
-            new_h = tf.clip_by_value(new_h, 1, height)
-            new_w = tf.clip_by_value(new_w, 1, width)
-            resized = _resize(image, new_h, new_w)
-            top = (height - new_h) // 2
-            left = (width - new_w) // 2
-            out = tf.pad(
-                resized,
-                [[top, height - new_h - top], [left, width - new_w - left], [0, 0]],
-            )
-        else:
-            new_h = tf.maximum(new_h, height)
-            new_w = tf.maximum(new_w, width)
-            resized = _resize(image, new_h, new_w)
-            top = (new_h - height) // 2
-            left = (new_w - width) // 2
-            out = resized[top : top + height, left : left + width, :]
+    # An image already at the target size is left as it is (resizing it would give the
+    # same values): the common case of a dataset stored at the model's size.
+    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+    out = tf.cond(same_size, lambda: image, lambda: _fit(image, height, width, mode))
     out = tf.clip_by_value(out, 0.0, 1.0)
     out.set_shape([height, width, image.shape[-1]])
     return out
@@ -289,6 +265,33 @@ class ImageAugmentation(keras.Sequential):
 
     def call(self, inputs, training=False, mask=None):
         return super().call(inputs, training=False if training is None else training, mask=mask)
+
+
+def _fit(image, height, width, mode):
+    """`image` (float32) resized to `(height, width)` by `mode` (see `resize_image`)."""
+    if mode == "stretch":
+        return _resize(image, tf.constant(height), tf.constant(width))
+    in_h = tf.cast(tf.shape(image)[0], tf.float32)
+    in_w = tf.cast(tf.shape(image)[1], tf.float32)
+    scales = tf.stack([height / in_h, width / in_w])
+    scale = tf.reduce_min(scales) if mode == "pad" else tf.reduce_max(scales)
+    # Rounded, clamped to [1, target] for "pad" and to >= target for "crop".
+    new_h = tf.cast(tf.round(in_h * scale), tf.int32)
+    new_w = tf.cast(tf.round(in_w * scale), tf.int32)
+    if mode == "pad":
+        new_h = tf.clip_by_value(new_h, 1, height)
+        new_w = tf.clip_by_value(new_w, 1, width)
+        top = (height - new_h) // 2
+        left = (width - new_w) // 2
+        return tf.pad(
+            _resize(image, new_h, new_w),
+            [[top, height - new_h - top], [left, width - new_w - left], [0, 0]],
+        )
+    new_h = tf.maximum(new_h, height)
+    new_w = tf.maximum(new_w, width)
+    top = (new_h - height) // 2
+    left = (new_w - width) // 2
+    return _resize(image, new_h, new_w)[top : top + height, left : left + width, :]
 
 
 def _resize(image, height, width):
