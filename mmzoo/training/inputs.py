@@ -32,6 +32,7 @@ A named dataset yields unbatched dicts (`image`, `text` as raw strings, `audio`,
 import tensorflow as tf
 
 from mmzoo.checks import check_positive_int
+from mmzoo.data.pipeline import prefetched
 
 AUTOTUNE = tf.data.AUTOTUNE
 _EPOCH_PRIME = 1_000_003
@@ -180,7 +181,7 @@ def train_dataset(
     if tokenizers:
         dataset = dataset.map(_tokenize_fn(tokenizers), num_parallel_calls=AUTOTUNE,
                               deterministic=True)
-    return dataset.prefetch(AUTOTUNE), steps_per_epoch
+    return prefetched(dataset), steps_per_epoch
 
 
 def concatenate(datasets):
@@ -210,7 +211,7 @@ def eval_dataset(examples, input_names, tokenizers, batch_size, modality_mask=No
     options = tf.data.Options()
     # Every worker evaluates the whole split; the metrics' mean is unchanged.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.with_options(options).prefetch(AUTOTUNE)
+    return prefetched(dataset.with_options(options))
 
 
 def with_mask(features, modality_mask):
