@@ -18,7 +18,12 @@ import yaml
 import mmzoo
 from mmzoo.io import atomic_directory, atomic_path, atomic_write_json
 from mmzoo.training import inputs as pipeline
-from mmzoo.training.callbacks import AtomicBackupAndRestore, EpochSeeds
+from mmzoo.training.callbacks import (
+    AtomicBackupAndRestore,
+    EpochSeeds,
+    HistoryCSV,
+    ResumableEarlyStopping,
+)
 from mmzoo.training.evaluate import evaluate, predict
 from mmzoo.training.preprocessing_bundle import (
     build_tokenizers,
@@ -217,6 +222,31 @@ def test_backup_resumes_at_the_last_completed_epoch(tmp_path):
     assert seen[0] == (3, saved_iterations)  # weights and optimizer state restored
     assert len(history.history["loss"]) == 2
     assert not (tmp_path / "backup").exists()
+
+
+def test_early_stopping_patience_continues_across_a_resume(tmp_path):
+    """With a learning rate of 0 the loss never improves after epoch 0: patience 2
+    stops after epoch 2. A run interrupted after 2 epochs and resumed must stop there
+    too (a plain EarlyStopping would wait 2 more epochs after the resume)."""
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = x.sum(axis=1)
+
+    def fit(folder, initial_epoch, epochs):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.0), "mse")
+        history = folder / "history.csv"
+        stopper = ResumableEarlyStopping(history, initial_epoch=initial_epoch,
+                                         monitor="loss", patience=2)
+        model.fit(x, y, initial_epoch=initial_epoch, epochs=epochs, verbose=0,
+                  callbacks=[HistoryCSV(history, initial_epoch=initial_epoch), stopper])
+        return [int(row.split(",")[0]) for row in history.read_text().splitlines()[1:]]
+
+    assert fit(tmp_path / "whole", 0, 10) == [0, 1, 2]
+    assert fit(tmp_path / "resumed", 0, 2) == [0, 1]
+    assert fit(tmp_path / "resumed", 2, 10) == [0, 1, 2]
+    with pytest.raises(ValueError, match="restore_best_weights"):
+        ResumableEarlyStopping(tmp_path / "h.csv", restore_best_weights=True)
 
 
 def test_backup_ignores_metadata_without_its_weights(tmp_path):

@@ -15,6 +15,8 @@ moment (even with `SIGKILL`) leaves complete files that the next run can resume 
   restore them at the end without re-reading the file.
 - `HistoryCSV`: the per-epoch logs as CSV, rewritten atomically after each epoch;
   a resumed run keeps the rows of the epochs before it.
+- `ResumableEarlyStopping`: `EarlyStopping` whose patience a resumed run continues,
+  from the monitored values in the history CSV, instead of starting it afresh.
 - `ScalarLogs`: per-epoch TensorBoard scalars when the `tensorboard` package (that
   `keras.callbacks.TensorBoard` needs) is not installed.
 
@@ -218,6 +220,40 @@ class HistoryCSV(keras.callbacks.Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_text(self.path, buffer.getvalue())
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` that continues, in a resumed run, where the interrupted run was.
+
+    `BackupAndRestore` restores the weights and the epoch but no callback state, so a
+    plain `EarlyStopping` would wait `patience` epochs afresh after every resume and
+    train longer than an uninterrupted run. This one replays the monitored values of
+    the epochs before `initial_epoch` from the run's history CSV (`HistoryCSV`).
+    `restore_best_weights` is not supported (`BestCheckpoint` keeps the best model).
+
+    Args:
+        history_path: the run's history CSV.
+        initial_epoch: the epoch the run (re)starts at.
+        **kwargs: `keras.callbacks.EarlyStopping` arguments.
+    """
+
+    def __init__(self, history_path, initial_epoch=0, **kwargs):
+        if kwargs.get("restore_best_weights"):
+            raise ValueError("`restore_best_weights` is not supported by ResumableEarlyStopping. "
+                             "Received: restore_best_weights=True")
+        super().__init__(**kwargs)
+        self.history_path = pathlib.Path(history_path)
+        self.initial_epoch = initial_epoch
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.initial_epoch or not self.history_path.is_file():
+            return
+        with open(self.history_path, newline="") as file:
+            rows = [row for row in csv.DictReader(file)
+                    if int(row["epoch"]) < self.initial_epoch and row.get(self.monitor)]
+        for row in rows:
+            self.on_epoch_end(int(row["epoch"]), {self.monitor: float(row[self.monitor])})
 
 
 class ScalarLogs(keras.callbacks.Callback):

@@ -331,30 +331,30 @@ class _Run:
                  f"{self.steps} steps per epoch; best checkpoint by {monitor}")
 
     def callbacks(self):
-        import keras
-
         from mmzoo.training.callbacks import (
             BestCheckpoint,
             EpochSeeds,
             HistoryCSV,
+            ResumableEarlyStopping,
             tensorboard_callback,
         )
 
         out = self.out_dir
         training = self.config["training"]
         self.best = BestCheckpoint(out / "checkpoints" / "best.keras", self.monitor)
+        history = out / "history.csv"
         callbacks = [
             EpochSeeds(training["seed"]),
             self.best,
-            HistoryCSV(out / "history.csv", initial_epoch=self.initial_epoch),
+            HistoryCSV(history, initial_epoch=self.initial_epoch),
         ]
         if self.config["output"]["tensorboard"]:
             callbacks.append(tensorboard_callback(out / "logs"))
         if training["early_stopping_patience"]:
             callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor=self.monitor, patience=training["early_stopping_patience"],
-                    mode=self.best.mode,
+                ResumableEarlyStopping(
+                    history, initial_epoch=self.initial_epoch, monitor=self.monitor,
+                    patience=training["early_stopping_patience"], mode=self.best.mode,
                 )
             )
         # Last: an epoch is committed to the backup only once every other file of
