@@ -395,8 +395,8 @@ def run(args, data_dir, folder):
         "pipeline": "mmzoo.data.from_manifest(cache=False, drop_remainder=True): image "
                     "28x28x1, audio 8000 samples at 8 kHz (centre), text "
                     "TextTokenizer(vectorization, 16 tokens); 'file' shuffle=False, "
-                    "'file_shuffled' shuffle=True (default, full-dataset buffer after "
-                    "decoding)",
+                    "'file_shuffled' shuffle=True (default: the rows are shuffled, "
+                    "then decoded)",
         "memory_baseline": "the 'file' pipeline's batches iterated once, stacked, "
                            "Dataset.from_tensor_slices(...).prefetch(AUTOTUNE)",
         "model": "mmzoo.build_model: image conv (32, 64, 128), text cnn, audio "
