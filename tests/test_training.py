@@ -170,6 +170,24 @@ def test_training_order_is_a_function_of_seed_and_epoch():
     assert examples(batches[:steps]) == examples(batches[steps:2 * steps])
 
 
+def test_training_pipelines_turn_tf_data_autotuning_off():
+    """With autotuning on, `model.fit` waits at its end for tf.data's autotuning
+    thread (see `mmzoo.data.pipeline.prefetched`); every mmzoo pipeline turns it off."""
+    splits = pipeline.load_splits("embedded", {"num_train": 16, "num_test": 8},
+                                  splits=("train", "test"))
+    names = ["image", "text", "audio"]
+    tokenizers = pipeline.adapt_tokenizers(splits["train"], {"text": 4})
+    train, _ = pipeline.train_dataset(splits["train"], names, tokenizers, batch_size=8,
+                                      seed=0, epochs=1)
+    evaluation = pipeline.eval_dataset(splits["test"], names, tokenizers, batch_size=8)
+    numpy = mmzoo.data.from_numpy({"x": np.zeros((4, 2), "float32")}, np.zeros(4), batch_size=2)
+    for dataset in (train, evaluation, numpy):
+        assert dataset.options().autotune.enabled is False
+    # Evaluation keeps its other option (every worker evaluates the whole split).
+    assert (evaluation.options().experimental_distribute.auto_shard_policy
+            == tf.data.experimental.AutoShardPolicy.OFF)
+
+
 def test_tokenizer_is_adapted_on_the_train_split_only():
     train = tf.data.Dataset.from_tensor_slices({"text": ["red square", "blue square"],
                                                 "label": [0, 1]})
