@@ -8,7 +8,7 @@
 
 __version__ = "0.1.0"
 
-from mmzoo import data, datasets, fusion, preprocessing, towers  # noqa: E402
+from mmzoo import batch_norm, data, datasets, fusion, preprocessing, towers  # noqa: E402
 from mmzoo.fusion import list_fusions  # noqa: E402
 from mmzoo.export import verify  # noqa: E402  (binds mmzoo.export too, a callable module)
 from mmzoo.heads import TaskHead  # noqa: E402
@@ -22,6 +22,7 @@ __all__ = [
     "MODALITY_MASK",
     "MultimodalModel",
     "TaskHead",
+    "batch_norm",
     "build_model",
     "create_model",
     "data",

@@ -19,7 +19,8 @@ Sections (see `describe_config()` for every key and its default):
 - `text`: the tokenizer run in the input pipeline (`tokenizer`, `max_tokens`,
   `sequence_length`), adapted on the train split only.
 - `training`: `epochs`, `batch_size` (per replica), `seed`, `deterministic`,
-  `optimizer`, `schedule`, `monitor`, `early_stopping_patience`, `restore_best`.
+  `optimizer`, `schedule`, `monitor`, `early_stopping_patience`, `restore_best`,
+  `batch_norm_calibration` (see `mmzoo.batch_norm`).
 - `distribution`: `strategy` (`auto`, `default`, `mirrored`, `multi_worker`, `tpu`),
   `cpu_devices` (split the CPU into logical devices, for tests), `tpu`.
 - `speed`: `mixed_precision`, `jit_compile`, `steps_per_execution` (`auto` picks what
@@ -246,6 +247,9 @@ SCHEMA = {
         "monitor": Field("auto", string, "metric of the best checkpoint, e.g. val_accuracy"),
         "early_stopping_patience": Field(None, optional(positive_int), "epochs without gain"),
         "restore_best": Field(True, boolean, "test and export the best checkpoint"),
+        "batch_norm_calibration": Field(
+            True, boolean, "recompute BatchNorm statistics before validation and at the end"
+        ),
     },
     "distribution": {
         "strategy": Field("auto", choice(*STRATEGIES), "tf.distribute strategy"),

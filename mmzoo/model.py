@@ -12,6 +12,8 @@ clear error, fills in an all-present `modality_mask` when it is left out, and gi
 'SparseCategoricalCrossentropy'
 """
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -78,6 +80,39 @@ class MultimodalModel(keras.Model):
         if isinstance(metrics, str) and metrics == "auto":
             metrics = self.head.default_metrics()
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def fit(self, x=None, y=None, *args, calibrate_batch_norm=True, **kwargs):
+        """`keras.Model.fit`, with BatchNorm statistics that are right at inference.
+
+        Takes every argument of `keras.Model.fit`. When `x` is a `tf.data.Dataset` or
+        arrays, two callbacks are added (unless `callbacks` has them already):
+
+        - `mmzoo.batch_norm.BatchNormCalibration`: before each validation and at the
+          end, every trainable BatchNorm layer's moving statistics are recomputed from
+          about 256 training examples with the current weights ("precise BatchNorm",
+          Wu & Johnson 2021). Without it a short run on a small dataset can predict
+          one class for everything at inference.
+        - `mmzoo.batch_norm.InferenceModeCheck`: at the end, warns when the
+          inference-mode accuracy on a training batch trails training mode by more
+          than 5 points.
+
+        Args:
+            x, y, *args, **kwargs: as for `keras.Model.fit`.
+            calibrate_batch_norm: `False` keeps Keras' moving averages alone.
+
+        Returns:
+            The `keras.callbacks.History` of `keras.Model.fit`.
+        """
+        from mmzoo.batch_norm import default_callbacks
+
+        arguments = inspect.signature(keras.Model.fit).bind(self, x, y, *args, **kwargs).arguments
+        arguments.pop("self")
+        callbacks = list(arguments.get("callbacks") or [])
+        arguments["callbacks"] = callbacks + default_callbacks(
+            self, x, y, arguments.get("batch_size"), arguments.get("validation_split", 0.0),
+            callbacks, calibrate=calibrate_batch_norm,
+        )
+        return super().fit(**arguments)
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)

@@ -26,6 +26,7 @@ from mmzoo.checks import (
 from mmzoo.preprocessing.log_mel import LogMelSpectrogram
 from mmzoo.towers import TOWERS
 from mmzoo.towers.common import (
+    batch_norm,
     check_embedding_dim,
     check_lenet_options,
     conv_block,
@@ -58,7 +59,7 @@ def _spectrogram_image(inputs, name, min_size, reason, normalize, **log_mel_opti
     x = inputs if precomputed else log_mel(inputs)
     x = keras.layers.Reshape((frames, bands, 1), name=f"{name}_add_channel")(x)
     if normalize:
-        x = keras.layers.BatchNormalization(axis=2, name=f"{name}_spectrogram_norm")(x)
+        x = batch_norm(f"{name}_spectrogram_norm", axis=2)(x)
     return x
 
 

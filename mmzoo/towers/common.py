@@ -13,6 +13,28 @@ import keras
 from mmzoo.checks import check_positive_int, is_int
 
 
+#: Momentum of the towers' BatchNormalization layers: PyTorch's default (0.1 there,
+#: which weighs the new batch), rather than Keras' 0.99, which remembers about 100
+#: steps and leaves the moving statistics of a short run far from the data. Measured
+#: on one FSDD speaker (400 clips, 65 steps of `log_mel_conv`, no recalibration):
+#: inference accuracy on the training split 0.12 with 0.99, 0.59 with 0.9 (0.93 with
+#: the statistics recomputed, see `mmzoo.batch_norm`).
+BATCH_NORM_MOMENTUM = 0.9
+
+
+def batch_norm(name, axis=-1):
+    """`keras.layers.BatchNormalization` with the towers' momentum."""
+    return keras.layers.BatchNormalization(axis=axis, momentum=BATCH_NORM_MOMENTUM, name=name)
+
+
+def set_batch_norm_momentum(model, momentum=BATCH_NORM_MOMENTUM):
+    """Sets the momentum of every BatchNormalization layer inside `model` (in place)."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = float(momentum)
+    return model
+
+
 def check_embedding_dim(embedding_dim):
     """`embedding_dim` is None (native width) or a positive int."""
     if embedding_dim is not None:
@@ -37,7 +59,7 @@ def conv_block(x, filters, kernel_size, prefix, use_bias=True):
     x = keras.layers.Conv2D(
         filters, kernel_size, padding="same", use_bias=use_bias, name=f"{prefix}_conv"
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
+    x = batch_norm(f"{prefix}_bn")(x)
     x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
     return keras.layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
 

@@ -31,6 +31,7 @@ from mmzoo.towers.common import (
     conv_block,
     lenet_encoder,
     project,
+    set_batch_norm_momentum,
     tower_model,
 )
 
@@ -219,7 +220,7 @@ def build_resnet(input_shape, name="image", variant="resnet50", weights=None, em
         input_shape=input_shape,
         name=f"{name}_{variant}",
     )
-    features = backbone(x)
+    features = set_batch_norm_momentum(backbone)(x)
     return tower_model(inputs, feature_outputs(features, name, embedding_dim), name)
 
 

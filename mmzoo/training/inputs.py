@@ -214,6 +214,18 @@ def eval_dataset(examples, input_names, tokenizers, batch_size, modality_mask=No
     return prefetched(dataset.with_options(options))
 
 
+def calibration_dataset(examples, input_names, tokenizers, batch_size, seed, count):
+    """`count` train examples in batches, the same ones in every run with `seed`.
+
+    What `mmzoo.batch_norm.BatchNormCalibration` recomputes the BatchNorm statistics
+    on: a seeded sample (not the split's first rows, which may be sorted by class),
+    identical in a resumed run, so resuming stays exact.
+    """
+    buffer = min(count_examples(examples), 8 * count, DEFAULT_SHUFFLE_BUFFER)
+    sample = examples.shuffle(buffer, seed=seed, reshuffle_each_iteration=False).take(count)
+    return eval_dataset(sample, input_names, tokenizers, batch_size)
+
+
 def with_mask(features, modality_mask):
     """`features` plus a `modality_mask` input repeating `modality_mask` per example."""
     first = next(iter(features.values()))

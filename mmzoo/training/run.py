@@ -290,6 +290,16 @@ class _Run:
         self.val_data = pipeline.eval_dataset(
             self.splits["validation"], self.input_names, self.tokenizers, eval_batch
         )
+        # A fixed sample of the train split for the BatchNorm statistics and the
+        # inference check (not under multi-worker: each worker would have its own).
+        from mmzoo.batch_norm import CALIBRATION_EXAMPLES
+
+        self.calibration = None
+        if self.kind != "multi_worker":
+            self.calibration = pipeline.calibration_dataset(
+                self.splits["train"], self.input_names, self.tokenizers, eval_batch,
+                training["seed"], CALIBRATION_EXAMPLES,
+            )
         self.bundle = make_bundle(
             inputs={
                 name: {"modality": modalities[name], "shape": specs[name]["input_shape"]}
@@ -331,6 +341,7 @@ class _Run:
                  f"{self.steps} steps per epoch; best checkpoint by {monitor}")
 
     def callbacks(self):
+        from mmzoo.batch_norm import BatchNormCalibration, InferenceModeCheck, check_batch
         from mmzoo.training.callbacks import (
             BestCheckpoint,
             EpochSeeds,
@@ -348,6 +359,15 @@ class _Run:
             self.best,
             HistoryCSV(history, initial_epoch=self.initial_epoch),
         ]
+        self.check = None
+        if self.calibration is not None:
+            # Calibration first: its end-of-training pass precedes the check's.
+            if training["batch_norm_calibration"]:
+                callbacks.append(BatchNormCalibration(self.calibration))
+            batch = check_batch(self.calibration)
+            if batch is not None:
+                self.check = InferenceModeCheck(batch, self.model.head.kind, log=self.log)
+                callbacks.append(self.check)
         if self.config["output"]["tensorboard"]:
             callbacks.append(tensorboard_callback(out / "logs"))
         if training["early_stopping_patience"]:
@@ -383,6 +403,7 @@ class _Run:
                 callbacks=callbacks,
                 verbose=verbose,
                 shuffle=False,  # the pipeline shuffles, seeded per epoch
+                calibrate_batch_norm=False,  # the run's own callbacks do it
             )
             self.model._initial_epoch = None  # set by BackupAndRestore; not for later fits
         else:
@@ -457,6 +478,7 @@ class _Run:
             "initial_epoch": self.initial_epoch,
             "epochs": self.config["training"]["epochs"],
             "examples": self.counts,
+            "inference_check": self.check.result if self.check else None,
             "settings": {
                 "strategy": self.kind,
                 "replicas": self.replicas,
