@@ -176,7 +176,9 @@ def calibration_batches(x, y=None, batch_size=None, examples=CALIBRATION_EXAMPLE
     if arrays is None or not all(isinstance(a, np.ndarray) for a in arrays.values()):
         return None
     size = len(next(iter(arrays.values())))
-    rows = np.sort(np.random.default_rng(seed).permutation(size)[: min(size, examples)])
+    # In random order: batches of sorted rows would each hold one class, and their
+    # variances would be the within-class ones.
+    rows = np.random.default_rng(seed).permutation(size)[: min(size, examples)]
     batch_size = batch_size or 32
     batches = []
     for start in range(0, len(rows), batch_size):

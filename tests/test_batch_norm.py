@@ -285,17 +285,20 @@ def test_calibration_runs_before_validation_and_once_at_the_end():
 
 
 def test_check_batch_joins_labelled_batches():
-    batches = [({"a": np.full((4, 2), i)}, np.full(4, i)) for i in range(5)]
-    x, y = check_batch(batches, examples=10)
-    assert x["a"].shape == (12, 2) and y.tolist() == [0] * 4 + [1] * 4 + [2] * 4
-    assert check_batch([np.zeros((4, 2))]) is None
+    batches = [({"a": np.full((40, 2), i)}, np.full(40, i)) for i in range(5)]
+    x, y = check_batch(batches, examples=100)
+    assert x["a"].shape == (120, 2) and y.tolist() == [0] * 40 + [1] * 40 + [2] * 40
+    assert check_batch(batches[:2]) is None  # 80 examples: too few to judge
+    assert check_batch([np.zeros((400, 2))]) is None  # no labels
 
 
 def test_inference_check_logs_instead_of_warning_when_given_a_log():
+    """BatchNorm with momentum 1.0 never updates its moving statistics (0 and 1)."""
+    keras.utils.set_random_seed(0)
     lines = []
     model = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(momentum=1.0),
                               keras.layers.Dense(2, activation="softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
     x = np.concatenate([np.full((32, 3), 40.0), np.full((32, 3), 60.0)]).astype("float32")
     y = np.repeat([0, 1], 32)
     check = InferenceModeCheck((x, y), kind="multiclass", log=lines.append)
