@@ -67,8 +67,9 @@ def _forward(model, training):
     """
     functions = _FORWARD.setdefault(model, {})
     if training not in functions:
+        owner = weakref.ref(model)  # a strong reference here would keep the model alive
         functions[training] = tf.function(
-            lambda x: model(x, training=training), reduce_retracing=True
+            lambda x: owner()(x, training=training), reduce_retracing=True
         )
     return functions[training]
 
@@ -110,8 +111,9 @@ def recalibrate_batch_norm(model, batches):
     """Sets every trainable BatchNorm's moving statistics to their mean over `batches`.
 
     Each batch goes through the model in training mode (traced once, with
-    `tf.function`) with the layers' momentum at 0, which leaves the batch's mean and variance in the moving statistics; their
-    average over the batches replaces the old values. Everything else the forward
+    `tf.function`) with the layers' momentum at 0, which leaves the batch's mean and
+    variance in the moving statistics; their average over the batches replaces the
+    old values. Everything else the forward
     pass changes (random-seed states) is restored, so training continues as it
     would have.
 
@@ -167,8 +169,8 @@ def calibration_batches(x, y=None, batch_size=None, examples=CALIBRATION_EXAMPLE
 
     Returns:
         A re-iterable of batches (a `tf.data.Dataset`, or a list of `(x, y)` tuples
-        when `y` is given, of inputs otherwise), or None when `x` is of a kind that cannot be read twice (a generator, a
-        `PyDataset`, a distributed dataset).
+        when `y` is given, of inputs otherwise), or None when `x` is of a kind that
+        cannot be read twice (a generator, a `PyDataset`, a distributed dataset).
     """
     if isinstance(x, tf.data.Dataset):
         return x.take(_batches_for(x, examples))
@@ -365,7 +367,7 @@ class InferenceModeCheck(keras.callbacks.Callback):
 
 def default_callbacks(model, x, y=None, batch_size=None, validation_split=0.0, callbacks=(),
                       calibrate=True):
-    """The callbacks `MultimodalModel.fit` adds: calibration and the inference check.
+    """The callbacks `MultimodalModel.fit` adds: calibration, or else the inference check.
 
     Nothing is added that `callbacks` already has, nothing for a model without
     trainable BatchNorm layers, nothing when the training data cannot be read twice
@@ -380,9 +382,14 @@ def default_callbacks(model, x, y=None, batch_size=None, validation_split=0.0, c
     if batches is None:
         return []
     have = {type(callback) for callback in callbacks}
-    added = []
     if calibrate and BatchNormCalibration not in have:
-        added.append(BatchNormCalibration(batches))
+        return [BatchNormCalibration(batches)]
+    added = []
+    # Without calibration (by choice or because `callbacks` has its own), the check
+    # warns when the statistics did not catch up. With it, the statistics are
+    # recomputed for the final weights, and the check's two passes (a few seconds of
+    # tracing for a three-tower model) would only confirm it; `mmzoo train` runs it
+    # anyway and records the figures.
     if InferenceModeCheck not in have:
         batch = check_batch(batches)
         if batch is not None:

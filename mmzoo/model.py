@@ -84,17 +84,18 @@ class MultimodalModel(keras.Model):
     def fit(self, x=None, y=None, *args, calibrate_batch_norm=True, **kwargs):
         """`keras.Model.fit`, with BatchNorm statistics that are right at inference.
 
-        Takes every argument of `keras.Model.fit`. When `x` is a `tf.data.Dataset` or
-        arrays, two callbacks are added (unless `callbacks` has them already):
+        Takes every argument of `keras.Model.fit`. When the model has BatchNorm layers
+        and `x` is a `tf.data.Dataset` or arrays, one callback is added (unless
+        `callbacks` has one of the kind already):
 
         - `mmzoo.batch_norm.BatchNormCalibration`: before each validation and at the
           end, every trainable BatchNorm layer's moving statistics are recomputed from
           about 256 training examples with the current weights ("precise BatchNorm",
           Wu & Johnson 2021). Without it a short run on a small dataset can predict
           one class for everything at inference.
-        - `mmzoo.batch_norm.InferenceModeCheck`: at the end, warns when the
-          inference-mode accuracy on a training batch trails training mode by more
-          than 5 points.
+        - with `calibrate_batch_norm=False`, `mmzoo.batch_norm.InferenceModeCheck`
+          instead: at the end, it warns when the inference-mode accuracy on 256
+          training examples trails training mode by more than 5 points.
 
         Args:
             x, y, *args, **kwargs: as for `keras.Model.fit`.

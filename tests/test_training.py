@@ -105,6 +105,29 @@ def test_run_directory_and_export(tiny_run):
     assert bundle["class_names"][0] == "circle_bass_forest"
 
 
+def test_run_records_the_inference_mode_check(tiny_run):
+    tmp_path, result, lines = tiny_run
+    check = json.loads((tmp_path / "runs" / "tiny" / "metrics.json").read_text())["inference_check"]
+    assert check == result["inference_check"]
+    assert 0.0 <= check["training"] <= 1.0 and 0.0 <= check["inference"] <= 1.0
+    assert check["warning"] is None
+    assert not any("inference mode" in line for line in lines)
+
+
+def test_run_prints_the_inference_mode_warning(tmp_path, monkeypatch):
+    """The check's warning reaches the run's log and metrics.json (the threshold is
+    forced, so any run trips it; tests/test_batch_norm.py trips it for real)."""
+    monkeypatch.setattr("mmzoo.batch_norm.GAP_WARNING", -1.0)
+    lines = []
+    config = tiny_config(tmp_path, training={"epochs": 1, "batch_size": 32,
+                                             "batch_norm_calibration": False},
+                         output={"verbose": 0, "export": False})
+    result = mmzoo.train(config, log=lines.append)
+    warning = [line for line in lines if line.startswith("Warning: The model predicts")]
+    assert len(warning) == 1 and "after 4 steps" in warning[0]
+    assert result["inference_check"]["warning"] in warning[0]
+
+
 def test_evaluate_reproduces_the_run_metrics(tiny_run):
     tmp_path, result, _ = tiny_run
     report = evaluate(tmp_path / "saved_models" / "tiny")
@@ -461,3 +484,7 @@ def test_demo_beats_every_single_modality_baseline(tmp_path):
         assert fused > values["accuracy"] + 0.3, modality
     assert "The fused model beats the best single-modality baseline" in result.stdout
     assert (tmp_path / "saved" / "demo" / "model.keras").is_file()
+    # Issue 10's guard stays quiet on the demo.
+    check = metrics["inference_check"]
+    assert check["warning"] is None and check["inference"] >= check["training"] - 0.05
+    assert "predicts much worse in inference mode" not in result.stdout
