@@ -268,11 +268,6 @@ def inference_gap(model, batch, kind=None):
         regression the mean absolute errors instead.
     """
     x, y = batch[0], np.asarray(batch[1])
-    if kind is None:
-        head = getattr(model, "head", None)
-        kind = getattr(head, "kind", None) or (
-            "multiclass" if model.output.shape[-1] > 1 else "binary"
-        )
     saved = [np.array(v.numpy()) for v in model.non_trainable_variables]
     try:
         training = np.asarray(_batch_statistics_pass(model, x), "float32")
@@ -280,6 +275,10 @@ def inference_gap(model, batch, kind=None):
         for variable, value in zip(model.non_trainable_variables, saved):
             variable.assign(value)
     inference = np.asarray(_forward(model, training=False)(_tensors(x)), "float32")
+    if kind is None:
+        kind = getattr(getattr(model, "head", None), "kind", None) or (
+            "multiclass" if inference.shape[-1] > 1 else "binary"
+        )
     return _score(training, y, kind), _score(inference, y, kind)
 
 

@@ -307,6 +307,20 @@ def test_inference_check_logs_instead_of_warning_when_given_a_log():
     assert len(lines) == 1 and "BatchNormalization moving statistics" in lines[0]
 
 
+def test_inference_gap_infers_the_task_from_the_outputs():
+    """A plain Sequential model (no head, no symbolic output): classes from the width."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = np.eye(2, dtype="float32"), np.array([0, 1])
+    check = InferenceModeCheck((x, y))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[check])
+    assert check.result["training"] == check.result["inference"]  # no BatchNorm, no dropout
+    assert check.result["warning"] is None
+    binary = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+    training, inference = inference_gap(binary, (x, np.array([0, 1])))
+    assert training == inference and training in (0.0, 0.5, 1.0)
+
+
 def test_towers_use_the_short_run_momentum_and_old_models_still_load(tmp_path):
     model = mmzoo.create_model("trimodal_concat")
     momenta = {layer.momentum for layer in batch_norm_layers(model)}
