@@ -22,7 +22,8 @@ from mmzoo.fusion import ModalityDropout, get_fusion
 from mmzoo.heads import TaskHead
 from mmzoo.model import MODALITY_MASK, MultimodalModel
 from mmzoo.presets import PRESETS
-from mmzoo.towers import MODALITIES, get_tower
+from mmzoo.modalities import modality_of
+from mmzoo.towers import get_tower
 
 
 def build_model(
@@ -115,13 +116,8 @@ def _build_tower(input_name, spec, uses_sequences=False):
         )
     options = dict(spec)
     family = options.pop("tower")
-    modality = options.pop("modality", input_name.split("_")[0])
-    if modality not in MODALITIES:
-        raise ValueError(
-            f"Cannot tell the modality of input {input_name!r}: name it after one of "
-            f"{', '.join(MODALITIES)} (e.g. 'image_left') or give a 'modality' key. "
-            f"Received: modality={modality!r}"
-        )
+    modality = modality_of(input_name, options)
+    options.pop("modality", None)
     builder = get_tower(modality, family)
     accepted = inspect.signature(builder).parameters
     unknown = sorted(set(options) - set(accepted) - {"name"})

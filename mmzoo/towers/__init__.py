@@ -16,11 +16,10 @@ Builders are registered under `"<modality>/<family>"`, e.g. `"image/conv"`.
 'image_tower'
 """
 
+from mmzoo.modalities import MODALITIES
 from mmzoo.registry import Registry
 
 TOWERS = Registry("tower")
-
-MODALITIES = ("image", "text", "audio")
 
 
 def get_tower(modality, family):
