@@ -24,21 +24,55 @@ MODALITY_MASK = "modality_mask"
 class MultimodalModel(keras.Model):
     """A functional model over named modality inputs, built by `mmzoo.build_model`."""
 
-    def __init__(self, *args, modalities=None, **kwargs):
+    def __init__(self, *args, modalities=None, preprocessor=None, **kwargs):
         super().__init__(*args, **kwargs)
         names = [tensor.name for tensor in self.inputs]
         if modalities is None:
             modalities = [name for name in names if name != MODALITY_MASK]
         self._modalities = list(modalities)
         self._input_keys = set(names)
+        self.preprocessor = preprocessor
 
     @property
     def modalities(self):
         """The modality input names, in the order of the modality mask's columns."""
         return list(self._modalities)
 
+    @property
+    def preprocessor(self):
+        """The `mmzoo.Preprocessor` from raw inputs to this model's tensors (or None).
+
+        It travels with the model: `get_config` (so `.keras` files) holds it. It is
+        not a sublayer: its tokenizer tables are no weights of the model.
+        """
+        return self.__dict__.get("_mmzoo_preprocessor")
+
+    @preprocessor.setter
+    def preprocessor(self, preprocessor):
+        from mmzoo.preprocessing.preprocessor import Preprocessor
+
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        if preprocessor is not None:
+            if not isinstance(preprocessor, Preprocessor):
+                raise ValueError(
+                    "`preprocessor` must be an mmzoo.Preprocessor or None. "
+                    f"Received: preprocessor of type {type(preprocessor).__name__}"
+                )
+            names = sorted(self._input_keys - {MODALITY_MASK})
+            if sorted(preprocessor.input_names) != names:
+                raise ValueError(
+                    f"The preprocessor must have one layer per model input {names}. "
+                    f"Received: a preprocessor for {sorted(preprocessor.input_names)}"
+                )
+        # Set outside Keras' attribute tracking: not a sublayer, no weights.
+        self.__dict__["_mmzoo_preprocessor"] = preprocessor
+
     def get_config(self):
-        return {**super().get_config(), "modalities": self.modalities}
+        config = {**super().get_config(), "modalities": self.modalities}
+        if self.preprocessor is not None:
+            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
+        return config
 
     @property
     def head(self):

@@ -9,8 +9,10 @@
 ...     fusion="gated",
 ...     num_outputs=10,
 ... )
->>> sorted(model.input_names)
+>>> sorted(tensor.name for tensor in model.inputs)
 ['image', 'modality_mask', 'text']
+>>> {name: type(layer).__name__ for name, layer in model.preprocessor.layers.items()}
+{'image': 'ImagePreprocessing', 'text': 'TextTokenizer'}
 """
 
 import copy
@@ -23,6 +25,7 @@ from mmzoo.heads import TaskHead
 from mmzoo.model import MODALITY_MASK, MultimodalModel
 from mmzoo.presets import PRESETS
 from mmzoo.modalities import modality_of
+from mmzoo.preprocessing.preprocessor import Preprocessor
 from mmzoo.towers import get_tower
 
 
@@ -103,9 +106,26 @@ def build_model(
         )
     else:
         fused = fusion_layer(embeddings, mask=mask)
-    return MultimodalModel(
-        inputs=model_inputs, outputs=task_head(fused), name=name, modalities=list(inputs)
+    preprocessor = Preprocessor.from_specs(
+        {input_name: {**spec, "input_shape": model_inputs[input_name].shape[1:],
+                      "sample_rate": _sample_rate(input_name, spec)}
+         for input_name, spec in inputs.items()},
     )
+    return MultimodalModel(
+        inputs=model_inputs, outputs=task_head(fused), name=name, modalities=list(inputs),
+        preprocessor=preprocessor,
+    )
+
+
+def _sample_rate(input_name, spec):
+    """An audio spec's sample rate: its option, else its tower builder's default."""
+    if modality_of(input_name, spec) != "audio":
+        return None
+    if "sample_rate" in spec:
+        return spec["sample_rate"]
+    builder = get_tower("audio", spec["tower"])
+    parameter = inspect.signature(builder).parameters.get("sample_rate")
+    return None if parameter is None else parameter.default
 
 
 def _build_tower(input_name, spec, uses_sequences=False):
