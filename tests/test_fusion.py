@@ -13,7 +13,6 @@ from mmzoo.fusion import (
     AttentionFusion,
     ConcatFusion,
     CrossAttentionFusion,
-    CrossModalBlock,
     GatedFusion,
     LowRankFusion,
     MeanFusion,
@@ -23,6 +22,7 @@ from mmzoo.fusion import (
     get_fusion,
     list_fusions,
 )
+from mmzoo.layers import CrossModalBlock
 
 BATCH = 4
 MODALITIES = ("image", "text", "audio")

@@ -1,20 +1,12 @@
 """Every registered tower: contract, one training step, .keras round trip, errors."""
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from testing import assert_all_close, random_inputs, run_tower_test
 
-from mmzoo.preprocessing.log_mel import LogMelSpectrogram
+from mmzoo.layers import MaskedPooling1D, PaddingMask, PositionEmbedding
 from mmzoo.towers import get_tower, list_towers
 from mmzoo.towers.image import ResNetPreprocessing
-from mmzoo.towers.text import (
-    ApplySequenceMask,
-    AttentionMask,
-    MaskedPooling1D,
-    PaddingMask,
-    PositionEmbedding,
-)
 
 VOCAB = 60
 # Small inputs and options per tower (anything not named here uses the defaults).
@@ -46,72 +38,20 @@ def _build(tower, name=None, **overrides):
     return get_tower(modality, family)(shape, **options)
 
 
-def _inputs(model, batch_size=2, seed=0, padded=True):
-    rng = np.random.default_rng(seed)
-    tensor = model.inputs[0]
-    shape = (batch_size, *tensor.shape[1:])
-    if "int" in str(tensor.dtype):
-        ids = rng.integers(1, VOCAB, size=shape).astype("int32")
-        if padded:  # right padding, one example fully used, the other half padded
-            ids[1, shape[1] // 2 :] = 0
-        return ids
-    low = -1.0 if len(shape) == 2 else 0.0
-    return rng.uniform(low, 1.0, size=shape).astype("float32")
-
-
-def _assert_outputs_equal(actual, expected, atol=1e-6):
-    assert sorted(actual) == sorted(expected)
-    for key in expected:
-        np.testing.assert_allclose(actual[key], expected[key], rtol=1e-5, atol=atol)
+def _inputs(model, seed=0):
+    """Token ids in [1, VOCAB) (example 1 half padding), or floats for the other towers."""
+    return random_inputs(model, seed=seed, max_token=VOCAB, padded=True)[model.inputs[0].name]
 
 
 @pytest.mark.parametrize("tower", list_towers())
-def test_tower_contract_trains_and_reloads(tower, tmp_path):
-    modality = tower.split("/")[0]
-    model = _build(tower)
-    assert model.name == f"{modality}_tower"
-    assert [t.name for t in model.inputs] == [modality]
-    expected_keys = {"embedding", "sequence"} | ({"sequence_mask"} if modality == "text" else set())
-    assert set(model.output) == expected_keys
-    embedding, sequence = model.output["embedding"], model.output["sequence"]
-    assert len(embedding.shape) == 2 and embedding.shape[1] is not None
-    assert len(sequence.shape) == 3 and None not in sequence.shape[1:]
-    if tower in EMBEDDING_WIDTHS:
-        assert embedding.shape[1] == EMBEDDING_WIDTHS[tower]
-    if modality == "text":
-        assert tuple(model.output["sequence_mask"].shape) == (None, model.inputs[0].shape[1])
-        assert sequence.shape[1] == model.inputs[0].shape[1]
-    for layer in model.layers:  # every layer named by the builder, under the input name
-        assert layer.name.startswith(modality), layer.name
-
-    # One training step through a tiny classification head.
-    x = _inputs(model)
-    head_input = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype,
-                             name=modality)
-    probs = keras.layers.Dense(3, activation="softmax", name="head")(
-        model(head_input)["embedding"]
+def test_tower_contract_trains_and_reloads(tower):
+    modality, family = tower.split("/")
+    shape, options = CASES.get(tower, (DEFAULT_SHAPES[modality], {}))
+    result = run_tower_test(
+        modality, family, shape, expected_embedding_dim=EMBEDDING_WIDTHS.get(tower), **options
     )
-    classifier = keras.Model({modality: head_input}, probs)
-    classifier.compile("adam", "sparse_categorical_crossentropy")
-    data = tf.data.Dataset.from_tensors(({modality: x}, np.array([0, 2])))
-    history = classifier.fit(data, epochs=1, verbose=0, shuffle=False)
-    assert np.isfinite(history.history["loss"][0])
-
-    outputs = model.predict(x, verbose=0)
-    assert outputs["embedding"].shape == (2, embedding.shape[1])
-    assert outputs["sequence"].shape == (2, *sequence.shape[1:])
-    for value in outputs.values():
-        assert np.all(np.isfinite(value))
-    if modality == "text":
-        np.testing.assert_array_equal(outputs["sequence_mask"], (x != 0).astype("float32"))
-        assert outputs["sequence_mask"].dtype == np.float32
-        np.testing.assert_array_equal(outputs["sequence"][x == 0], 0.0)
-
-    path = tmp_path / "tower.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    assert restored.name == model.name
-    _assert_outputs_equal(restored.predict(x, verbose=0), outputs)
+    for layer in result.model.layers:  # every layer named by the builder, under the input name
+        assert layer.name.startswith(modality), layer.name
 
 
 def test_input_name_sets_model_and_layer_names():
@@ -175,7 +115,7 @@ def test_text_padding_does_not_change_embedding(tower):
     weights[0][0] = np.random.default_rng(5).normal(0, 10, weights[0].shape[1])
     table.set_weights(weights)
     changed = model.predict(ids, verbose=0)
-    _assert_outputs_equal(changed, expected, atol=1e-5)
+    assert_all_close(changed, expected, atol=1e-5)
 
     # More padding after the same tokens: same embedding and same real-token states.
     modality, family = tower.split("/")
@@ -205,52 +145,6 @@ def test_resnet_preprocessing():
     caffe = np.asarray(ResNetPreprocessing("caffe")(x))[0, 0, 0]
     np.testing.assert_allclose(caffe, [127.5 - 103.939, 127.5 - 116.779, 255.0 - 123.68], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(ResNetPreprocessing("tf")(x))[0, 0, 0], [1.0, 0.0, 0.0])
-
-
-def _mask():
-    return np.array([[1, 1, 0], [1, 0, 0]], "float32")
-
-
-def _sequence():
-    return np.arange(24, dtype="float32").reshape(2, 3, 4)
-
-
-# (layer factory, input factory): every custom layer the towers use.
-CUSTOM_LAYERS = {
-    "PaddingMask": (lambda: PaddingMask(padding_id=0), lambda: np.array([[3, 1, 0]], "int32")),
-    "ApplySequenceMask": (ApplySequenceMask, lambda: [_sequence(), _mask()]),
-    "MaskedPooling1D": (lambda: MaskedPooling1D(mode="mean"), lambda: [_sequence(), _mask()]),
-    "AttentionMask": (AttentionMask, _mask),
-    "PositionEmbedding": (
-        lambda: PositionEmbedding(sequence_length=5, initializer="ones"),
-        _sequence,
-    ),
-    "ResNetPreprocessing": (
-        lambda: ResNetPreprocessing(mode="tf"),
-        lambda: np.ones((1, 2, 2, 3), "float32"),
-    ),
-    "LogMelSpectrogram": (
-        lambda: LogMelSpectrogram(sample_rate=8000, n_mels=16, mel_scale="htk"),
-        lambda: np.ones((1, 600), "float32"),
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(CUSTOM_LAYERS))
-def test_custom_layer_config_round_trip(name):
-    make_layer, make_input = CUSTOM_LAYERS[name]
-    layer = make_layer()
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    x = make_input()
-    expected = layer(x)
-    if layer.weights:
-        clone(x)
-        clone.set_weights(layer.get_weights())
-    np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(expected))
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is type(layer)
 
 
 def test_unknown_family_lists_valid_names():

@@ -18,7 +18,7 @@ Fusions are registered under short names:
 from mmzoo.fusion.attention import AttentionFusion
 from mmzoo.fusion.base import FusionLayer
 from mmzoo.fusion.concat import ConcatFusion, MeanFusion, SumFusion
-from mmzoo.fusion.cross_attention import CrossAttentionFusion, CrossModalBlock
+from mmzoo.fusion.cross_attention import CrossAttentionFusion
 from mmzoo.fusion.gated import GatedFusion
 from mmzoo.fusion.modality_dropout import ModalityDropout
 from mmzoo.fusion.tensor import LowRankFusion, TensorFusion
@@ -50,7 +50,6 @@ __all__ = [
     "AttentionFusion",
     "ConcatFusion",
     "CrossAttentionFusion",
-    "CrossModalBlock",
     "FusionLayer",
     "GatedFusion",
     "LowRankFusion",

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from mmzoo.checks import check_positive_int
-from mmzoo.fusion.base import FusionLayer, masked_fill
+from mmzoo.fusion.base import FusionLayer
+from mmzoo.layers.masking import masked_fill
 
 _MASKED_LOGIT = -1e9
 

@@ -12,15 +12,6 @@ import keras
 from keras import ops
 
 
-def masked_fill(x, keep, value=0.0):
-    """`x` where `keep` (broadcastable, 1 = keep) is positive, else `value`.
-
-    A `where`, not a product, so a masked entry is exactly `value` even when `x`
-    holds inf or nan.
-    """
-    return ops.where(keep > 0, x, ops.full_like(x, value))
-
-
 class FusionLayer(keras.layers.Layer):
     """Base class of mmzoo fusion layers.
 

@@ -6,7 +6,8 @@ import keras
 from keras import ops
 
 from mmzoo.checks import check_positive_int, check_rate
-from mmzoo.fusion.base import FusionLayer, masked_fill
+from mmzoo.fusion.base import FusionLayer
+from mmzoo.layers.masking import masked_fill
 
 # Largest flattened outer product TensorFusion accepts (the next Dense layer has
 # this many times `dim` weights).

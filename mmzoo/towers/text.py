@@ -16,218 +16,24 @@ tokens. Padded positions never change the embedding, and are zero in `"sequence"
 """
 
 import keras
-from keras import ops
 
 from mmzoo.checks import (
     check_bool,
-    check_choice,
     check_int_sequence,
     check_positive_int,
     check_rate,
     check_shape,
     is_int,
 )
+from mmzoo.layers.masking import ApplySequenceMask, AttentionMask, PaddingMask
+from mmzoo.layers.pooling import MaskedPooling1D
+from mmzoo.layers.position_embedding import PositionEmbedding
 from mmzoo.towers import TOWERS
 from mmzoo.towers.common import (
     check_embedding_dim,
     project,
     tower_model,
 )
-
-
-class _MaskConsumer(keras.layers.Layer):
-    """Accepts Keras masks on its inputs and returns outputs without one."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def compute_mask(self, inputs, previous_mask=None):
-        return None
-
-
-@keras.saving.register_keras_serializable(package="mmzoo")
-class PaddingMask(_MaskConsumer):
-    """Token ids -> float32 mask, 1.0 where the id is not `padding_id`.
-
-    Args:
-        padding_id: the id used for padding.
-        **kwargs: standard `keras.layers.Layer` arguments.
-
-    Input shape:
-        `(batch, steps)` integer ids.
-
-    Output shape:
-        `(batch, steps)` float32.
-
-    >>> import numpy as np
-    >>> PaddingMask()(np.array([[5, 2, 0]])).numpy().tolist()
-    [[1.0, 1.0, 0.0]]
-    """
-
-    def __init__(self, padding_id=0, **kwargs):
-        super().__init__(**kwargs)
-        if not is_int(padding_id) or padding_id < 0:
-            raise ValueError(
-                "`padding_id` must be a non-negative integer. "
-                f"Received: padding_id={padding_id!r}"
-            )
-        self.padding_id = padding_id
-
-    def call(self, inputs):
-        return ops.cast(ops.not_equal(inputs, self.padding_id), "float32")
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(inputs.shape, dtype="float32")
-
-    def get_config(self):
-        return {**super().get_config(), "padding_id": self.padding_id}
-
-
-@keras.saving.register_keras_serializable(package="mmzoo")
-class ApplySequenceMask(_MaskConsumer):
-    """Zeroes the padded steps of a sequence: `[x, mask] -> x * mask[..., None]`.
-
-    Args:
-        **kwargs: standard `keras.layers.Layer` arguments.
-
-    Input shape:
-        `[(batch, steps, channels), (batch, steps)]`.
-
-    Output shape:
-        `(batch, steps, channels)`, without a Keras mask attached.
-
-    >>> import numpy as np
-    >>> ApplySequenceMask()([np.ones((1, 3, 2)), np.array([[1.0, 1.0, 0.0]])]).numpy()[0, :, 0]
-    array([1., 1., 0.], dtype=float32)
-    """
-
-    def call(self, inputs):
-        x, mask = inputs
-        return x * ops.cast(mask, x.dtype)[..., None]
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
-
-
-@keras.saving.register_keras_serializable(package="mmzoo")
-class MaskedPooling1D(_MaskConsumer):
-    """Max or mean over the real (mask 1) steps of a sequence.
-
-    Padded steps never win the max and do not count in the mean; a sequence with no
-    real step pools to zeros.
-
-    Args:
-        mode: `"max"` or `"mean"`.
-        **kwargs: standard `keras.layers.Layer` arguments.
-
-    Input shape:
-        `[(batch, steps, channels), (batch, steps)]`.
-
-    Output shape:
-        `(batch, channels)`.
-
-    >>> import numpy as np
-    >>> x = np.array([[[1.0], [2.0], [9.0]]])
-    >>> MaskedPooling1D("max")([x, np.array([[1.0, 1.0, 0.0]])]).numpy().tolist()
-    [[2.0]]
-    """
-
-    MODES = ("max", "mean")
-
-    def __init__(self, mode="max", **kwargs):
-        super().__init__(**kwargs)
-        check_choice("mode", mode, self.MODES)
-        self.mode = mode
-
-    def call(self, inputs):
-        x, mask = inputs
-        mask = ops.cast(mask, x.dtype)[..., None]  # (batch, steps, 1)
-        count = ops.sum(mask, axis=1)  # (batch, 1)
-        if self.mode == "mean":
-            return ops.sum(x * mask, axis=1) / ops.maximum(count, ops.ones_like(count))
-        neg_inf = ops.full_like(x, float("-inf"))
-        pooled = ops.max(ops.where(mask > 0, x, neg_inf), axis=1)
-        return ops.where(count > 0, pooled, ops.zeros_like(pooled))
-
-    def compute_output_shape(self, input_shape):
-        shape = input_shape[0]
-        return (shape[0], shape[2])
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
-
-
-@keras.saving.register_keras_serializable(package="mmzoo")
-class AttentionMask(_MaskConsumer):
-    """Padding mask `(batch, steps)` -> boolean attention mask `(batch, steps, steps)`.
-
-    Entry `[b, i, j]` is True when key `j` of example `b` is a real token.
-
-    Args:
-        **kwargs: standard `keras.layers.Layer` arguments.
-
-    >>> import numpy as np
-    >>> AttentionMask()(np.array([[1.0, 0.0]])).numpy().tolist()
-    [[[True, False], [True, False]]]
-    """
-
-    def call(self, inputs):
-        keys = ops.greater(inputs, 0)[:, None, :]
-        return ops.repeat(keys, ops.shape(inputs)[1], axis=1)
-
-    def compute_output_spec(self, inputs):
-        batch, steps = inputs.shape
-        return keras.KerasTensor((batch, steps, steps), dtype="bool")
-
-
-@keras.saving.register_keras_serializable(package="mmzoo")
-class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned position embedding to a `(batch, steps, dim)` sequence.
-
-    Args:
-        sequence_length: the most steps the layer accepts.
-        initializer: initializer of the `(sequence_length, dim)` table.
-        **kwargs: standard `keras.layers.Layer` arguments.
-
-    >>> import numpy as np
-    >>> tuple(PositionEmbedding(8)(np.zeros((2, 5, 4))).shape)
-    (2, 5, 4)
-    """
-
-    def __init__(self, sequence_length, initializer="glorot_uniform", **kwargs):
-        super().__init__(**kwargs)
-        check_positive_int("sequence_length", sequence_length)
-        self.sequence_length = sequence_length
-        self.initializer = keras.initializers.get(initializer)
-
-    def build(self, input_shape):
-        steps = input_shape[1]
-        if steps is not None and steps > self.sequence_length:
-            raise ValueError(
-                f"Sequences are longer ({steps} steps) than `sequence_length`. "
-                f"Received: sequence_length={self.sequence_length}"
-            )
-        self.embeddings = self.add_weight(
-            shape=(self.sequence_length, input_shape[-1]),
-            initializer=self.initializer,
-            name="embeddings",
-        )
-
-    def call(self, inputs):
-        steps = ops.shape(inputs)[1]
-        positions = ops.cast(self.embeddings[:steps], inputs.dtype)
-        return inputs + positions[None]
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "sequence_length": self.sequence_length,
-            "initializer": keras.initializers.serialize(self.initializer),
-        }
 
 
 def _text_input(input_shape, name, vocab_size):
