@@ -92,7 +92,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         card = mmzoo.export.export_model(model, pathlib.Path(folder) / "model",
-                                         preprocessors={"text": tokenizer},
+                                         preprocessor={"text": tokenizer},
                                          formats=("saved_model",))
         export_seconds = time.perf_counter() - start
         loaded = tf.saved_model.load(str(pathlib.Path(folder) / "model"))

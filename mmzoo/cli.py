@@ -279,7 +279,7 @@ def _train(args):
     if args.show_config:
         print(to_yaml(load_config(args.config, overrides)), end="")
         return 0
-    from mmzoo.training.run import train
+    from mmzoo.workflows import train
 
     log = (lambda *a, **k: None) if args.quiet else print
     train(args.config, overrides, fresh=args.fresh, log=log)

@@ -106,15 +106,43 @@ def build_model(
         )
     else:
         fused = fusion_layer(embeddings, mask=mask)
-    preprocessor = Preprocessor.from_specs(
-        {input_name: {**spec, "input_shape": model_inputs[input_name].shape[1:],
-                      "sample_rate": _sample_rate(input_name, spec)}
-         for input_name, spec in inputs.items()},
+    preprocessor = default_preprocessor(
+        {input_name: {**spec, "input_shape": model_inputs[input_name].shape[1:]}
+         for input_name, spec in inputs.items()}
     )
     return MultimodalModel(
         inputs=model_inputs, outputs=task_head(fused), name=name, modalities=list(inputs),
         preprocessor=preprocessor,
     )
+
+
+def default_preprocessor(inputs, tokenizer="vectorization", max_tokens=None):
+    """The `mmzoo.Preprocessor` of `build_model`'s input specs (text not yet adapted).
+
+    Args:
+        inputs: dict from input name to tower spec, each with `"input_shape"`.
+        tokenizer: the `TextTokenizer` kind of text inputs.
+        max_tokens: vocabulary size of text inputs (default: each spec's
+            `vocab_size`).
+
+    Returns:
+        A `Preprocessor`: images decoded to the spec's size, text tokenized to its
+        length, audio at the spec's `sample_rate` (else the tower's default).
+
+    Raises:
+        ValueError: a spec with an unknown modality or tower, or no `input_shape`.
+
+    >>> default_preprocessor({"audio": {"tower": "waveform_conv", "input_shape": (800,)}}
+    ...                      ).layers["audio"].sample_rate
+    8000
+    """
+    specs = {}
+    for input_name, spec in inputs.items():
+        spec = {**spec, "sample_rate": _sample_rate(input_name, spec)}
+        if max_tokens and modality_of(input_name, spec) == "text":
+            spec["vocab_size"] = max_tokens
+        specs[input_name] = spec
+    return Preprocessor.from_specs(specs, tokenizer=tokenizer)
 
 
 def _sample_rate(input_name, spec):

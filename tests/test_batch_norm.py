@@ -157,13 +157,14 @@ def _preset_data(name, data_dir, count):
         x_audio, y_audio, _ = _fsdd_arrays_by_digit(data_dir, y)
         features = {"image": x, "audio": x_audio}
         return {k: v for k, v in features.items() if k in inputs}, y
-    from mmzoo.training.inputs import adapt_tokenizers, load_splits, to_pairs
+    from mmzoo.preprocessing.preprocessor import Preprocessor
+    from mmzoo.training.inputs import load_splits, to_pairs
 
     splits = load_splits("embedded", {"num_train": count}, splits=("train",))
-    tokenizers = adapt_tokenizers(splits["train"], {"text": 32}, max_tokens={"text": 1000})
+    preprocessor = Preprocessor.from_specs({"text": {"input_shape": (32,), "vocab_size": 1000}})
+    preprocessor.adapt(splits["train"])
     features, labels = next(iter(to_pairs(splits["train"], list(inputs)).batch(count)))
-    features = {k: v.numpy() for k, v in features.items()}
-    features["text"] = tokenizers["text"](features["text"]).numpy()
+    features = {k: v.numpy() for k, v in preprocessor(features).items()}
     return features, labels.numpy()
 
 

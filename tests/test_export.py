@@ -44,7 +44,7 @@ def test_split():
 def exported(model, tokenizer, tmp_path_factory):
     path = tmp_path_factory.mktemp("export") / "tiny"
     card = export_model(
-        model, path, preprocessors={"text": tokenizer},
+        model, path, preprocessor={"text": tokenizer},
         formats=("saved_model", "keras", "litert"),
         metadata={"dataset": "embedded", "splits": {"train": 300}},
         metrics={"test": {"accuracy": 0.1}},

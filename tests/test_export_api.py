@@ -61,7 +61,7 @@ def trimodal(tokenizer):
 
 
 def test_text_input_needs_its_tokenizer(trimodal, tokenizer):
-    with pytest.raises(ValueError, match=r"Text input 'text' needs its tokenizer"):
+    with pytest.raises(ValueError, match=r"Text input 'text' needs its tokenizer.*unadapted"):
         resolve_inputs(trimodal)
     short = TextTokenizer(sequence_length=8, vocabulary=tokenizer.get_vocabulary())
     with pytest.raises(ValueError, match=r"sequences of 8 ids .* shape \(32,\)"):
@@ -71,6 +71,8 @@ def test_text_input_needs_its_tokenizer(trimodal, tokenizer):
         resolve_inputs(trimodal, {"text": huge})
     with pytest.raises(ValueError, match=r"must be an ImagePreprocessing, TextTokenizer"):
         resolve_inputs(trimodal, {"text": keras.layers.Identity()})
+    with pytest.raises(ValueError, match=r"must be an mmzoo.Preprocessor or a dict"):
+        resolve_inputs(trimodal, [tokenizer])
 
 
 def test_default_preprocessing_and_sample_rates(trimodal, tokenizer):
@@ -82,8 +84,6 @@ def test_default_preprocessing_and_sample_rates(trimodal, tokenizer):
     assert isinstance(audio.layer, AudioPreprocessing) and audio.sample_rate == 8000
     assert audio.layer.num_samples == 8000
     assert inputs["text"].vocab_size == tokenizer.vocabulary_size
-    with pytest.raises(ValueError, match=r"Conflicting sample .* LogMelSpectrogram says 8000"):
-        resolve_inputs(trimodal, {"text": tokenizer}, sample_rate=16000)
     wrong = {"text": tokenizer, "image": ImagePreprocessing(size=(28, 28), channels=3)}
     with pytest.raises(ValueError, match=r"makes images of shape \(28, 28, 3\)"):
         resolve_inputs(trimodal, wrong)
@@ -91,16 +91,22 @@ def test_default_preprocessing_and_sample_rates(trimodal, tokenizer):
         resolve_inputs(trimodal, {"text": tokenizer, "depth": tokenizer})
 
 
-def test_waveform_tower_needs_a_sample_rate():
+def test_sample_rate_comes_from_the_preprocessor_not_the_towers():
+    """The rate is the tower spec's (its builder's default when left out), carried by
+    the model's preprocessor; a model without one must be given it."""
     model = mmzoo.build_model(
-        {"audio": {"tower": "waveform_conv", "input_shape": (4000,), "num_filters": 4}},
+        {"audio": {"tower": "waveform_conv", "input_shape": (4000,), "num_filters": 4,
+                   "sample_rate": 16000}},
         num_outputs=2,
     )
-    with pytest.raises(ValueError, match=r"sample rate of audio input 'audio' is unknown"):
-        resolve_inputs(model)
-    assert resolve_inputs(model, sample_rate=16000)[0].sample_rate == 16000
+    assert resolve_inputs(model)[0].sample_rate == 16000
     layer = AudioPreprocessing(sample_rate=22050, num_samples=4000)
     assert resolve_inputs(model, {"audio": layer})[0].sample_rate == 22050
+    with pytest.raises(ValueError, match=r"makes 8000 samples but the model takes 4000"):
+        resolve_inputs(model, {"audio": AudioPreprocessing(8000, 8000)})
+    model.preprocessor = None
+    with pytest.raises(ValueError, match=r"sample rate of audio input 'audio' is unknown"):
+        resolve_inputs(model)
 
 
 def test_export_argument_errors(tmp_path):
@@ -202,7 +208,7 @@ def test_successful_export_replaces_the_old_one_whole(image_export, tmp_path):
     card = export_model(tiny_image_model(name="newer"), target, formats=("keras",))
     assert card["name"] == "newer"
     names = sorted(p.name for p in target.iterdir())
-    assert names == ["model.keras", "model_card.json", "parity_examples.npz", "preprocessing.json"]
+    assert names == ["model.keras", "model_card.json", "parity_examples.npz", "preprocessor.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     parity = verify(target)["parity"]
     assert list(parity) == ["keras"] and parity["keras"] <= 1e-6
@@ -247,32 +253,50 @@ def test_export_killed_midway_never_damages_the_target(image_export, tmp_path):
 # From a saved model folder or a run (the training glue) ----------------------------------
 
 
-def _saved_model_folder(path, model, tokenizer):
-    """What `mmzoo train` writes to saved_models/NAME: model.keras + preprocessing.json."""
-    from mmzoo.training.preprocessing_bundle import make_bundle, save_bundle
+CONFIG_YAML = "name: glue\ndataset:\n  name: embedded\n  options: {num_train: 100}\n  seed: 0\n"
+
+
+def _saved_model_folder(path, model, tokenizer, legacy=False):
+    """What `mmzoo train` writes to saved_models/NAME: model.keras (carrying the
+    preprocessor) and preprocessor.json; with `legacy`, what mmzoo 0.1 wrote: a
+    model.keras without it and a preprocessing.json."""
+    from mmzoo import artifacts
+    from mmzoo.preprocessing.preprocessor import Preprocessor
 
     path.mkdir(parents=True)
+    preprocessor = Preprocessor({**model.preprocessor.layers, "text": tokenizer})
+    previous, model.preprocessor = model.preprocessor, None if legacy else preprocessor
     model.save(path / "model.keras")
-    save_bundle(path, make_bundle(
-        inputs={"image": {"modality": "image", "shape": [32, 32, 3]},
-                "text": {"modality": "text", "shape": [32]},
-                "audio": {"modality": "audio", "shape": [8000]}},
-        tokenizers={"text": tokenizer}, modalities=["image", "text", "audio"],
-        head="multiclass", class_names=list(embedded.CLASS_NAMES),
-        dataset={"name": "embedded", "options": {"num_train": 100}, "seed": 0},
-        audio={"audio": {"sample_rate": 8000}},
-    ))
+    model.preprocessor = previous
+    if legacy:
+        (path / "preprocessing.json").write_text(json.dumps({
+            "format": "mmzoo.preprocessing/1",
+            "inputs": {
+                "image": {"modality": "image", "shape": [32, 32, 3], "size": [32, 32],
+                          "channels": 3, "resize": "pad"},
+                "text": {"modality": "text", "shape": [32], "tokenizer": tokenizer.get_config()},
+                "audio": {"modality": "audio", "shape": [8000], "num_samples": 8000,
+                          "sample_rate": 8000},
+            },
+            "modalities": ["image", "text", "audio"], "head": "multiclass",
+            "class_names": list(embedded.CLASS_NAMES), "dataset": {"name": "embedded"},
+        }))
+    else:
+        artifacts.save_preprocessor(path, preprocessor)
     (path / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.42, "loss": 1.5}}))
-    (path / "config.yaml").write_text("name: glue\n")
+    (path / "config.yaml").write_text(CONFIG_YAML)
 
 
-def test_export_command_from_saved_model_folder(trimodal, tokenizer, tmp_path, capsys):
-    """`mmzoo export saved_models/NAME --out ...` reads the folder's preprocessing.json,
-    metrics.json and config.yaml (what `mmzoo train` writes), then `mmzoo verify`."""
+@pytest.mark.parametrize("legacy", [False, True], ids=["preprocessor", "legacy_bundle"])
+def test_export_command_from_saved_model_folder(trimodal, tokenizer, tmp_path, capsys, legacy):
+    """`mmzoo export saved_models/NAME --out ...` reads the folder's model and
+    preprocessor, metrics.json and config.yaml (what `mmzoo train` writes), then
+    `mmzoo verify`. A folder of mmzoo 0.1 (preprocessing.json) exports the same."""
+    from mmzoo import artifacts
     from mmzoo.export.cli import main
 
     source = tmp_path / "saved_models" / "glue"
-    _saved_model_folder(source, trimodal, tokenizer)
+    _saved_model_folder(source, trimodal, tokenizer, legacy=legacy)
     out = tmp_path / "exported"
     assert main(["export", str(source), "--out", str(out), "--formats", "saved_model,keras"]) == 0
     printed = capsys.readouterr().out
@@ -283,9 +307,13 @@ def test_export_command_from_saved_model_folder(trimodal, tokenizer, tmp_path, c
     assert card["training_data"]["dataset"]["name"] == "embedded"
     assert "Synthetic image" in card["training_data"]["description"]
     assert card["class_names"] == list(embedded.CLASS_NAMES)
-    bundle = json.loads((source / "preprocessing.json").read_text())
-    assert json.loads((out / "preprocessing.json").read_text()) == bundle
-    assert (out / "config.yaml").read_text() == "name: glue\n"
+    exported = artifacts.load_preprocessor(out)
+    assert exported.tokenizers["text"].get_vocabulary() == tokenizer.get_vocabulary()
+    assert exported.modalities == ["image", "text", "audio"]
+    assert not (out / "preprocessing.json").exists()
+    reloaded = artifacts.load_model(out)
+    assert reloaded.preprocessor.get_config() == exported.get_config()
+    assert (out / "config.yaml").read_text() == CONFIG_YAML
 
     features, _ = embedded.load_numpy("test", num_examples=8)
     loaded = tf.saved_model.load(str(out))
@@ -336,14 +364,12 @@ def test_train_then_export_run_and_verify(tmp_path):
     features, _ = embedded.load_numpy("test", seed=0, num_examples=32)
     loaded = tf.saved_model.load(str(out))
     served = loaded.signatures["serving_default"](**raw_inputs(features))["probabilities"]
-    from mmzoo.training.evaluate import load
-
-    model, bundle, _ = load(result["run_dir"])
+    from mmzoo import artifacts
     from mmzoo.training.inputs import eval_dataset
-    from mmzoo.training.preprocessing_bundle import build_tokenizers
 
-    dataset = eval_dataset(embedded.load("test", num_examples=32), model.modalities,
-                           build_tokenizers(bundle), batch_size=32)
+    model = artifacts.load_model(result["run_dir"])
+    dataset = eval_dataset(embedded.load("test", num_examples=32), model.preprocessor,
+                           batch_size=32)
     np.testing.assert_allclose(served.numpy(), model.predict(dataset, verbose=0), atol=1e-5,
                                rtol=0)
 

@@ -30,7 +30,7 @@ def tokenizer():
 def served(tokenizer, tmp_path_factory):
     model = tiny_trimodal(tokenizer.vocabulary_size, text_tower="cnn", train_steps=0)
     path = tmp_path_factory.mktemp("boundary") / "model"
-    export_model(model, path, preprocessors={"text": tokenizer}, formats=("saved_model",))
+    export_model(model, path, preprocessor={"text": tokenizer}, formats=("saved_model",))
     return tf.saved_model.load(str(path))
 
 

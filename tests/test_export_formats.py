@@ -47,7 +47,7 @@ def wordpiece_export(tmp_path_factory):
     tokenizer = adapted_tokenizer("wordpiece", max_tokens=200)
     model = tiny_trimodal(tokenizer.vocabulary_size, text_tower="cnn", train_steps=0, seed=1)
     path = tmp_path_factory.mktemp("wordpiece") / "model"
-    card = export_model(model, path, preprocessors={"text": tokenizer}, formats=("saved_model",))
+    card = export_model(model, path, preprocessor={"text": tokenizer}, formats=("saved_model",))
     return path, card, model, tokenizer
 
 
@@ -108,7 +108,7 @@ def test_sentencepiece_export_and_verify(tmp_path):
     # Made after the model: tf.random.set_seed (in tiny_trimodal) clears the eager kernel
     # cache, which holds tensorflow-text's kernel-owned SentencePiece resource.
     tokenizer = make_tokenizer()
-    card = export_model(model, tmp_path / "model", preprocessors={"text": tokenizer},
+    card = export_model(model, tmp_path / "model", preprocessor={"text": tokenizer},
                         formats=("saved_model",))
     assert card["requires"] == ["tensorflow_text"]
     config = card["inputs"][1]["preprocessing"]["config"]
@@ -129,7 +129,7 @@ def test_litert_converts_each_text_tower_with_builtins(tmp_path, text_tower, fus
     tokenizer = adapted_tokenizer("vectorization", num_examples=100)
     model = tiny_trimodal(tokenizer.vocabulary_size, text_tower=text_tower, fusion=fusion,
                           train_steps=1)
-    card = export_model(model, tmp_path / "model", preprocessors={"text": tokenizer},
+    card = export_model(model, tmp_path / "model", preprocessor={"text": tokenizer},
                         formats=("litert",))
     info = card["formats"]["litert"]
     assert info["ops"] == "builtins" and info["batch_size"] == batch_size

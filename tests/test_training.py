@@ -24,12 +24,12 @@ from mmzoo.training.callbacks import (
     HistoryCSV,
     ResumableEarlyStopping,
 )
+from mmzoo import artifacts
+from mmzoo.preprocessing.preprocessor import Preprocessor, read_example
 from mmzoo.training.evaluate import evaluate, predict
-from mmzoo.training.preprocessing_bundle import (
-    build_tokenizers,
-    load_bundle,
-    read_example,
-)
+
+EMBEDDED_SPECS = {"image": {"input_shape": (32, 32, 3)}, "text": {"input_shape": (4,)},
+                  "audio": {"input_shape": (8000,)}}
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def tiny_run(tmp_path_factory):
 def test_run_directory_and_export(tiny_run):
     tmp_path, result, lines = tiny_run
     run = tmp_path / "runs" / "tiny"
-    for name in ("config.yaml", "preprocessing.json", "history.csv", "metrics.json",
+    for name in ("config.yaml", "preprocessor.json", "history.csv", "metrics.json",
                  "checkpoints/best.keras", "checkpoints/best.json",
                  "checkpoints/last.weights.h5"):
         assert (run / name).is_file(), name
@@ -95,14 +95,18 @@ def test_run_directory_and_export(tiny_run):
 
     export = tmp_path / "saved_models" / "tiny"
     assert {p.name for p in export.iterdir()} >= {
-        "config.yaml", "metrics.json", "model.keras", "preprocessing.json",
+        "config.yaml", "metrics.json", "model.keras", "preprocessor.json",
         "saved_model.pb", "model_card.json"}
+    assert not (export / "preprocessing.json").exists()
     mmzoo.verify(export)  # hashes and parity of the SavedModel taking raw inputs
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
     assert model.modalities == ["image", "text", "audio"]
-    bundle = load_bundle(export)
-    assert bundle["inputs"]["text"]["tokenizer"]["vocabulary"][:2] == ["[PAD]", "[UNK]"]
-    assert bundle["class_names"][0] == "circle_bass_forest"
+    # One preprocessor: in the run, in the export, inside model.keras, the same.
+    preprocessor = artifacts.load_preprocessor(export)
+    assert preprocessor.tokenizers["text"].get_vocabulary()[:2] == ["[PAD]", "[UNK]"]
+    assert model.preprocessor.get_config() == preprocessor.get_config()
+    assert artifacts.load_preprocessor(run).get_config() == preprocessor.get_config()
+    assert model.head.class_names[0] == "circle_bass_forest"
 
 
 def test_run_records_the_inference_mode_check(tiny_run):
@@ -149,12 +153,12 @@ def test_predict_from_files_matches_the_pipeline(tiny_run, tmp_path):
     tf.io.write_file(str(wav), tf.audio.encode_wav(features["audio"][0][:, None], 8000))
     text = str(features["text"][0])
 
-    bundle = load_bundle(export)
-    example = read_example(bundle, {"image": png, "audio": wav}, {"text": text})
+    preprocessor = artifacts.load_preprocessor(export)
+    example = read_example(preprocessor, {"image": png, "audio": wav}, {"text": text})
     np.testing.assert_allclose(example["image"][0], features["image"][0], atol=0.5 / 255 + 1e-6)
     np.testing.assert_allclose(example["audio"][0], features["audio"][0], atol=1 / 32768 + 1e-6)
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
-    ids = build_tokenizers(bundle)["text"](tf.constant([text])).numpy()
+    ids = preprocessor.tokenizers["text"](tf.constant([text])).numpy()
     np.testing.assert_array_equal(example["text"], ids)
     np.testing.assert_array_equal(example["modality_mask"], [[1, 1, 1]])
 
@@ -169,17 +173,19 @@ def test_predict_from_files_matches_the_pipeline(tiny_run, tmp_path):
 
 def test_training_order_is_a_function_of_seed_and_epoch():
     splits = pipeline.load_splits("embedded", {"num_train": 40}, splits=("train",))
-    names = ["image", "text", "audio"]
+    image_only = Preprocessor.from_specs({"image": EMBEDDED_SPECS["image"]})
 
     def labels(dataset):
         return [y.numpy().tolist() for _, y in dataset]
 
-    full, steps = pipeline.train_dataset(splits["train"], names, {}, batch_size=8, seed=3,
-                                         epochs=3)
-    resumed, _ = pipeline.train_dataset(splits["train"], names, {}, batch_size=8, seed=3,
-                                        epochs=3, initial_epoch=2)
-    again, _ = pipeline.train_dataset(splits["train"], names, {}, batch_size=8, seed=3, epochs=3)
-    other, _ = pipeline.train_dataset(splits["train"], names, {}, batch_size=8, seed=4, epochs=3)
+    def train(**kwargs):
+        return pipeline.train_dataset(splits["train"], image_only, batch_size=8,
+                                      **{"seed": 3, "epochs": 3, **kwargs})
+
+    full, steps = train()
+    resumed, _ = train(initial_epoch=2)
+    again, _ = train()
+    other, _ = train(seed=4)
     assert steps == 5
     batches = labels(full)
     assert len(batches) == 15
@@ -198,11 +204,11 @@ def test_training_pipelines_turn_tf_data_autotuning_off():
     thread (see `mmzoo.data.pipeline.prefetched`); every mmzoo pipeline turns it off."""
     splits = pipeline.load_splits("embedded", {"num_train": 16, "num_test": 8},
                                   splits=("train", "test"))
-    names = ["image", "text", "audio"]
-    tokenizers = pipeline.adapt_tokenizers(splits["train"], {"text": 4})
-    train, _ = pipeline.train_dataset(splits["train"], names, tokenizers, batch_size=8,
-                                      seed=0, epochs=1)
-    evaluation = pipeline.eval_dataset(splits["test"], names, tokenizers, batch_size=8)
+    preprocessor = Preprocessor.from_specs(EMBEDDED_SPECS)
+    preprocessor.adapt(splits["train"])
+    train, _ = pipeline.train_dataset(splits["train"], preprocessor, batch_size=8, seed=0,
+                                      epochs=1)
+    evaluation = pipeline.eval_dataset(splits["test"], preprocessor, batch_size=8)
     numpy = mmzoo.data.from_numpy({"x": np.zeros((4, 2), "float32")}, np.zeros(4), batch_size=2)
     for dataset in (train, evaluation, numpy):
         assert dataset.options().autotune.enabled is False
@@ -214,10 +220,13 @@ def test_training_pipelines_turn_tf_data_autotuning_off():
 def test_tokenizer_is_adapted_on_the_train_split_only():
     train = tf.data.Dataset.from_tensor_slices({"text": ["red square", "blue square"],
                                                 "label": [0, 1]})
-    tokenizers = pipeline.adapt_tokenizers(train, {"text": 4})
-    vocabulary = tokenizers["text"].get_vocabulary()
+    preprocessor = Preprocessor.from_specs({"text": EMBEDDED_SPECS["text"]})
+    preprocessor.adapt(train)
+    vocabulary = preprocessor.tokenizers["text"].get_vocabulary()
     assert set(vocabulary[2:]) == {"red", "blue", "square"}
-    assert tokenizers["text"](tf.constant(["green square"])).numpy().tolist() == [[1, 2, 0, 0]]
+    batch = preprocessor({"text": tf.constant(["green square"]), "label": tf.constant([0])})
+    assert batch["text"].numpy().tolist() == [[1, 2, 0, 0]]
+    assert batch["label"].numpy().tolist() == [0]  # other keys pass through
 
 
 def _tiny_keras_model():

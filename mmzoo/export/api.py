@@ -8,7 +8,7 @@ an existing one):
       saved_model.pb, variables/, assets/, fingerprint.pb   # the SavedModel (raw inputs)
       model.keras              # the numeric model; loads with safe_mode=True
       model.tflite             # LiteRT numeric model (formats=(..., "litert"))
-      preprocessing.json       # tokenizer vocabularies, image size, audio rate/length
+      preprocessor.json        # the mmzoo.Preprocessor: vocabularies, image size, audio rate
       parity_examples.npz      # a few raw inputs and the outputs they must give
       model_card.json          # inputs, classes, data, metrics, versions, SHA-256s
 
@@ -25,22 +25,23 @@ import pathlib
 
 import numpy as np
 
+from mmzoo import artifacts
 from mmzoo.export import card as model_card
 from mmzoo.export import litert, parity, saved_model
 from mmzoo.export.inputs import mask_columns, resolve_inputs
 from mmzoo.io import atomic_directory, atomic_write_bytes
 from mmzoo.model import MODALITY_MASK
+from mmzoo.preprocessing.preprocessor import Preprocessor
 
 FORMATS = ("saved_model", "keras", "litert")
 DEFAULT_FORMATS = ("saved_model", "keras")
-KERAS_FILE = "model.keras"
-BUNDLE_FILE = "preprocessing.json"
+KERAS_FILE = artifacts.KERAS_FILE
 _MODEL_MARKERS = (model_card.FILENAME, "saved_model.pb", KERAS_FILE)
 
 
-def export_model(model, path, preprocessors=None, class_names=None, metadata=None,
-                 metrics=None, formats=DEFAULT_FORMATS, sample_rate=None,
-                 parity_examples=None, check=True, extra_files=None):
+def export_model(model, path, preprocessor=None, class_names=None, metadata=None,
+                 metrics=None, formats=DEFAULT_FORMATS, parity_examples=None, check=True,
+                 extra_files=None):
     """Exports a model with its preprocessing: SavedModel, `.keras`, LiteRT, model card.
 
     Args:
@@ -48,18 +49,18 @@ def export_model(model, path, preprocessors=None, class_names=None, metadata=Non
             after the modalities, a `"head"` `TaskHead`).
         path: the export folder. An existing export there is replaced atomically; a
             non-empty folder that is not an exported model is refused.
-        preprocessors: dict from input name to the layer turning the raw serving
-            tensor into the model's tensor: `TextTokenizer` (required for every
-            text input: the one the model was trained with), `ImagePreprocessing`,
-            `AudioPreprocessing`. Images and audio default to the model's sizes.
+        preprocessor: the `mmzoo.Preprocessor` turning raw serving tensors into the
+            model's tensors, or a dict from input name to a layer
+            (`TextTokenizer`, `ImagePreprocessing`, `AudioPreprocessing`) replacing
+            that input's layer of `model.preprocessor`. Default: `model.preprocessor`
+            (text tokenizers must be adapted). Saved as `preprocessor.json` and in
+            `model.keras`.
         class_names: class names (default: the head's `class_names`, else
             `"0"`, `"1"`, ...).
         metadata: JSON-ready description of the training data (dataset, splits,
             sizes...), stored in the card as `training_data`.
         metrics: JSON-ready test metrics, stored in the card.
         formats: any of `"saved_model"`, `"keras"`, `"litert"`.
-        sample_rate: audio sample rate (Hz) for audio towers without a log-mel layer:
-            an int or a dict by input name.
         parity_examples: raw inputs (dict by input name, plus an optional
             `modality_mask`) to store with the export; default: made-up examples.
         check: run the stored parity examples through every exported format before
@@ -69,14 +70,22 @@ def export_model(model, path, preprocessors=None, class_names=None, metadata=Non
 
     Returns:
         The model card (a dict, as written to `model_card.json`).
+
+    Raises:
+        ValueError: bad arguments, a preprocessor that does not fit the model, or
+            a target that is a file or a non-empty folder holding no export.
+        mmzoo.export.card.VerificationError: an exported format's outputs differ
+            from the Keras model's by more than 1e-5 (nothing is put in place).
     """
     formats = _check_formats(formats)
     target = pathlib.Path(path)
     _check_target(target)
     head = _head(model)
     names = _class_names(head, class_names)
-    inputs = resolve_inputs(model, preprocessors, sample_rate)
+    inputs = resolve_inputs(model, preprocessor)
     columns = mask_columns(model)
+    resolved = Preprocessor({spec.name: spec.layer for spec in inputs},
+                            modalities=columns or [spec.name for spec in inputs])
     # WordPiece and SentencePiece tokenizers run tensorflow-text ops.
     requires = sorted({
         "tensorflow_text" for spec in inputs
@@ -97,10 +106,6 @@ def export_model(model, path, preprocessors=None, class_names=None, metadata=Non
     raw = _parity_inputs(parity_examples, inputs, columns)
     preprocessed, expected = parity.keras_reference(model, inputs, raw)
     extra_files = {_extra_name(name): content for name, content in (extra_files or {}).items()}
-    if BUNDLE_FILE not in extra_files:
-        bundle = _bundle(inputs, columns, head.kind, names, metadata)
-        if bundle is not None:
-            extra_files[BUNDLE_FILE] = bundle
 
     with atomic_directory(target) as folder:
         written = {}
@@ -108,7 +113,7 @@ def export_model(model, path, preprocessors=None, class_names=None, metadata=Non
             signatures = saved_model.save(module, folder)
             written["saved_model"] = {"path": ".", "signatures": signatures}
         if "keras" in formats:
-            model.save(folder / KERAS_FILE)
+            _save_keras(model, resolved, folder / KERAS_FILE)
             written["keras"] = {"path": KERAS_FILE, "safe_mode": True}
         if "litert" in formats:
             content, info = litert.convert(module)
@@ -118,6 +123,7 @@ def export_model(model, path, preprocessors=None, class_names=None, metadata=Non
                 written["litert"]["parity"] = "not checked: needs the Flex delegate"
         for name, content in extra_files.items():
             _write_extra(folder / name, content)
+        artifacts.save_preprocessor(folder, resolved)
         parity.save_examples(folder / parity.FILENAME, raw, preprocessed, expected)
         errors = _check_parity(folder, written, requires) if check else None
         card = model_card.write_card(folder, model_card.build_card(
@@ -149,38 +155,32 @@ def export(model_or_run, path, **kwargs):
     Args:
         model_or_run: a Keras model (see `export_model`), a run folder
             (`runs/NAME/`: its best checkpoint), a saved model folder
-            (`saved_models/NAME/` with `model.keras` and `preprocessing.json`) or a
-            `.keras` file beside a `preprocessing.json`.
+            (`saved_models/NAME/` with `model.keras`) or a `.keras` file.
         path: the export folder.
-        **kwargs: `export_model` arguments; for a run or folder the preprocessing
-            (tokenizers, image size, audio rate), class names, training data and
-            test metrics are read from its files unless given.
+        **kwargs: `export_model` arguments; for a run or folder the preprocessor,
+            training data and test metrics are read from its files unless given.
 
     Returns:
         The model card dict.
+
+    Raises:
+        FileNotFoundError: no model (or no preprocessor) at `model_or_run`.
     """
     import keras
 
     if isinstance(model_or_run, keras.Model):
         return export_model(model_or_run, path, **kwargs)
-    from mmzoo.training.evaluate import find_model, load
-    from mmzoo.training.preprocessing_bundle import build_preprocessors
-
     source = pathlib.Path(model_or_run)
-    model, bundle, _ = load(source)
-    _, folder = find_model(source)
-    if kwargs.get("preprocessors") is None:
-        kwargs["preprocessors"] = build_preprocessors(bundle)
-    if kwargs.get("class_names") is None:
-        kwargs["class_names"] = bundle.get("class_names")
+    model = artifacts.load_model(source)
+    _, folder = artifacts.find_model(source)
+    config = artifacts.read_config(folder)
     if kwargs.get("metadata") is None:
-        kwargs["metadata"] = _training_data(source, bundle)
+        kwargs["metadata"] = _training_data(source, config)
     if kwargs.get("metrics") is None:
-        kwargs["metrics"] = _read_metrics(folder / "metrics.json")
-    extra = {BUNDLE_FILE: bundle}
-    config = folder / "config.yaml"
-    if config.is_file():
-        extra["config.yaml"] = config.read_text(encoding="utf-8")
+        kwargs["metrics"] = _kept_metrics(artifacts.read_metrics(folder))
+    extra = {}
+    if config is not None:
+        extra[artifacts.CONFIG_FILE] = (folder / artifacts.CONFIG_FILE).read_text(encoding="utf-8")
     extra.update(kwargs.pop("extra_files", None) or {})
     return export_model(model, path, extra_files=extra, **kwargs)
 
@@ -364,33 +364,21 @@ def _class_names(head, class_names):
     return names
 
 
-def _bundle(inputs, columns, head, class_names, metadata):
-    """The `preprocessing.json` that `mmzoo evaluate`/`predict` read, if available."""
+def _save_keras(model, preprocessor, path):
+    """Saves `model` as `.keras` carrying `preprocessor` (the model is left unchanged)."""
+    previous = getattr(model, "preprocessor", None)
+    if not hasattr(type(model), "preprocessor"):  # not a MultimodalModel
+        model.save(path)
+        return
+    model.preprocessor = preprocessor
     try:
-        from mmzoo.training.preprocessing_bundle import make_bundle
-    except ImportError:
-        return None
-    bundle = make_bundle(
-        inputs={
-            spec.name: {"modality": spec.kind, "shape": list(spec.model_spec.shape[1:])}
-            for spec in inputs
-        },
-        tokenizers={spec.name: spec.layer for spec in inputs if spec.kind == "text"},
-        modalities=columns or [spec.name for spec in inputs],
-        head=head,
-        class_names=class_names,
-        dataset=(metadata or {}).get("dataset"),
-        audio={spec.name: {"sample_rate": spec.sample_rate} for spec in inputs
-               if spec.kind == "audio"},
-    )
-    for spec in inputs:
-        if spec.kind == "image":
-            bundle["inputs"][spec.name]["resize"] = spec.layer.mode
-    return bundle
+        model.save(path)
+    finally:
+        model.preprocessor = previous
 
 
 _RESERVED = {model_card.FILENAME, parity.FILENAME, KERAS_FILE, litert.FILENAME, "saved_model.pb",
-             "fingerprint.pb", "variables", "assets"}
+             "fingerprint.pb", "variables", "assets", artifacts.PREPROCESSOR_FILE}
 
 
 def _extra_name(name):
@@ -422,10 +410,12 @@ def _litert_io(content):
     return {"inputs": inputs, "outputs": outputs}
 
 
-def _training_data(source, bundle):
-    dataset = bundle.get("dataset")
-    data = {"source": str(source), "dataset": dataset}
-    name = dataset.get("name") if isinstance(dataset, dict) else dataset
+def _training_data(source, config):
+    dataset = (config or {}).get("dataset") or {}
+    data = {"source": str(source),
+            "dataset": {key: dataset[key] for key in ("name", "options", "seed") if key in dataset}
+            or None}
+    name = dataset.get("name")
     if name:
         try:
             from mmzoo import datasets
@@ -436,9 +426,8 @@ def _training_data(source, bundle):
     return data
 
 
-def _read_metrics(path):
-    if not path.is_file():
+def _kept_metrics(metrics):
+    if not metrics:
         return None
-    metrics = json.loads(path.read_text(encoding="utf-8"))
     kept = {key: metrics[key] for key in ("test", "per_modality") if key in metrics}
     return kept or metrics

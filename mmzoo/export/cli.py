@@ -28,7 +28,7 @@ def add_parsers(commands):
     export = commands.add_parser(
         "export", help="export a run or saved model: SavedModel, .keras, LiteRT, model card",
         description="Export a trained model (a run folder runs/NAME, a saved model folder or "
-        "a .keras file beside its preprocessing.json) to one folder: a SavedModel taking raw "
+        "a .keras file) to one folder: a SavedModel taking raw "
         "inputs (text, encoded images, waveforms) with its preprocessing inside, model.keras, "
         "model.tflite, parity examples and model_card.json with the SHA-256 of every file. "
         "The folder is written aside and renamed into place.",

@@ -1,17 +1,17 @@
 """Serving inputs: what each model input takes at the boundary and how it becomes a tensor.
 
-`resolve_inputs(model, preprocessors)` pairs every model input (the mask aside) with
-the Keras layer that turns a raw serving tensor into the model's tensor:
+`resolve_inputs(model, preprocessor)` pairs every model input (the mask aside) with
+the layer of the model's `mmzoo.Preprocessor` that turns a raw serving tensor into the
+model's tensor, and checks that the layer fits the input:
 
-- image: `(batch,)` `tf.string` of encoded PNG/JPEG/GIF/BMP bytes; default layer
-  `ImagePreprocessing(size=(H, W), channels=C)` from the model's input shape;
-- text: `(batch,)` `tf.string` of UTF-8 text; `TextTokenizer` (required: the one the
-  model was trained with, so there is no default);
-- audio: `(batch, samples)` float32 waveforms at the model's sample rate, any length;
-  default layer `AudioPreprocessing(sample_rate, num_samples)`.
+- image: `(batch,)` `tf.string` of encoded PNG/JPEG/GIF/BMP bytes ->
+  `ImagePreprocessing(size=(H, W), channels=C)`;
+- text: `(batch,)` `tf.string` of UTF-8 text -> `TextTokenizer` (adapted: the one the
+  model was trained with);
+- audio: `(batch, samples)` float32 waveforms at the model's sample rate, any length
+  -> `AudioPreprocessing(sample_rate, num_samples)`.
 
-The audio sample rate is read from the `LogMelSpectrogram` layer of the input's tower
-when it has one, else from `sample_rate=` (an int, or a dict keyed by input name).
+Nothing is inferred from the model's layers: the preprocessor says it all.
 
 >>> import mmzoo
 >>> from mmzoo.export.inputs import resolve_inputs
@@ -30,14 +30,13 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from mmzoo.checks import is_int
+from mmzoo.modalities import modality_of
 from mmzoo.model import MODALITY_MASK
 from mmzoo.preprocessing.audio import AudioPreprocessing
 from mmzoo.preprocessing.image import ImagePreprocessing
-from mmzoo.preprocessing.log_mel import LogMelSpectrogram
+from mmzoo.preprocessing.preprocessor import Preprocessor
 from mmzoo.preprocessing.text import TextTokenizer
 
-KINDS = ("image", "text", "audio")
 _LAYER_KINDS = (
     (ImagePreprocessing, "image"),
     (TextTokenizer, "text"),
@@ -106,89 +105,89 @@ def mask_columns(model):
     return list(getattr(model, "modalities", model_input_names(model)))
 
 
-def resolve_inputs(model, preprocessors=None, sample_rate=None):
+def resolve_inputs(model, preprocessor=None):
     """The `ServingInput` of every model input (mask aside), in `model_input_names` order.
 
     Args:
         model: a `keras.Model` with named inputs (e.g. from `mmzoo.build_model`).
-        preprocessors: dict from input name to a preprocessing layer
-            (`ImagePreprocessing`, `TextTokenizer`, `AudioPreprocessing`); inputs
-            left out get the default of their kind. Text inputs need one.
-        sample_rate: audio sample rate in Hz for audio inputs whose tower has no
-            `LogMelSpectrogram`: an int, or a dict from input name to int.
+        preprocessor: an `mmzoo.Preprocessor`, or a dict from input name to a
+            preprocessing layer (`ImagePreprocessing`, `TextTokenizer`,
+            `AudioPreprocessing`) replacing those of `model.preprocessor`. Default:
+            `model.preprocessor`. Text inputs need an adapted tokenizer.
 
     Returns:
         list of `ServingInput`.
+
+    Raises:
+        ValueError: a layer that does not fit its input (shape, vocabulary size),
+            an unadapted tokenizer, or an input no preprocessor covers.
     """
-    preprocessors = dict(preprocessors or {})
+    layers = _layers(model, preprocessor)
     names = model_input_names(model)
-    unknown = sorted(set(preprocessors) - set(names))
+    unknown = sorted(set(layers) - set(names))
     if unknown:
         raise ValueError(
-            f"`preprocessors` names input(s) {unknown} that the model does not have; its "
-            f"inputs are {names}. Received: preprocessors with keys {sorted(preprocessors)}"
+            f"`preprocessor` names input(s) {unknown} that the model does not have; its "
+            f"inputs are {names}. Received: preprocessor with keys {sorted(layers)}"
         )
     tensors = {tensor.name: tensor for tensor in model.inputs}
-    return [
-        _resolve(model, name, tensors[name], preprocessors.get(name), sample_rate)
-        for name in names
-    ]
+    return [_resolve(model, name, tensors[name], layers.get(name)) for name in names]
 
 
-def _resolve(model, name, tensor, layer, sample_rate):
+def _layers(model, preprocessor):
+    """Dict from input name to preprocessing layer: the model's, updated by the argument."""
+    layers = {}
+    if getattr(model, "preprocessor", None) is not None:
+        layers.update(model.preprocessor.layers)
+    if isinstance(preprocessor, Preprocessor):
+        return preprocessor.layers
+    if preprocessor is not None and not isinstance(preprocessor, dict):
+        raise ValueError(
+            "`preprocessor` must be an mmzoo.Preprocessor or a dict of preprocessing layers "
+            f"by input name. Received: preprocessor of type {type(preprocessor).__name__}"
+        )
+    layers.update(preprocessor or {})
+    return layers
+
+
+def _resolve(model, name, tensor, layer):
     shape = tuple(tensor.shape[1:])
     model_spec = tf.TensorSpec((None, *shape), tf.as_dtype(tensor.dtype), name=name)
-    kind = _kind_of(name, shape, tensor.dtype, layer)
+    kind = _kind_of(name, layer)
     if kind == "text":
         return _text_input(model, name, shape, layer, model_spec)
     if kind == "image":
         return _image_input(name, shape, layer, model_spec)
-    return _audio_input(model, name, shape, layer, model_spec, sample_rate)
+    return _audio_input(name, shape, layer, model_spec)
 
 
-def _kind_of(name, shape, dtype, layer):
-    if layer is not None:
-        for cls, kind in _LAYER_KINDS:
-            if isinstance(layer, cls):
-                return kind
-        raise ValueError(
-            f"The preprocessor of input {name!r} must be an ImagePreprocessing, "
-            f"TextTokenizer or AudioPreprocessing layer. "
-            f"Received: preprocessors[{name!r}]={layer!r}"
-        )
-    word = name.split("_")[0]
-    if word in KINDS:
-        return word
-    if "int" in str(dtype) and len(shape) == 1:
-        return "text"
-    if len(shape) == 3:
-        return "image"
-    if len(shape) == 1:
-        return "audio"
+def _kind_of(name, layer):
+    if layer is None:
+        return modality_of(name)
+    for cls, kind in _LAYER_KINDS:
+        if isinstance(layer, cls):
+            return kind
     raise ValueError(
-        f"Cannot tell what raw input {name!r} (shape {shape}, {dtype}) takes: name it after "
-        "its modality (image, text, audio) or give its preprocessing layer. "
-        f"Received: preprocessors[{name!r}]=None"
+        f"The preprocessor of input {name!r} must be an ImagePreprocessing, "
+        f"TextTokenizer or AudioPreprocessing layer. "
+        f"Received: preprocessor[{name!r}]={layer!r}"
     )
 
 
 def _text_input(model, name, shape, layer, model_spec):
-    if layer is None:
+    if layer is None or layer.vocabulary_size is None:
         raise ValueError(
-            f"Text input {name!r} needs its tokenizer: pass preprocessors={{{name!r}: "
+            f"Text input {name!r} needs its tokenizer, adapted on the training texts: "
+            f"call model.preprocessor.adapt(...) or pass preprocessor={{{name!r}: "
             "tokenizer}} with the TextTokenizer the model was trained with (its vocabulary "
-            f"travels inside the export). Received: preprocessors[{name!r}]=None"
-        )
-    if not isinstance(layer, TextTokenizer):
-        raise ValueError(
-            f"Input {name!r} takes token ids: its preprocessor must be a TextTokenizer. "
-            f"Received: preprocessors[{name!r}]={type(layer).__name__}"
+            f"travels inside the export). Received: preprocessor[{name!r}]="
+            + ("None" if layer is None else "an unadapted TextTokenizer")
         )
     if len(shape) != 1 or layer.sequence_length != shape[0]:
         raise ValueError(
             f"The tokenizer of input {name!r} makes sequences of {layer.sequence_length} "
             f"ids but the model takes shape {shape}. "
-            f"Received: preprocessors[{name!r}] with sequence_length={layer.sequence_length}"
+            f"Received: preprocessor[{name!r}] with sequence_length={layer.sequence_length}"
         )
     layer._check_ready()
     vocab_size = _embedding_input_dim(model, name)
@@ -196,7 +195,7 @@ def _text_input(model, name, shape, layer, model_spec):
         raise ValueError(
             f"The tokenizer of input {name!r} has {layer.vocabulary_size} ids but the text "
             f"tower embeds only {vocab_size}: it is not the tokenizer the model was trained "
-            f"with. Received: preprocessors[{name!r}] with vocabulary_size="
+            f"with. Received: preprocessor[{name!r}] with vocabulary_size="
             f"{layer.vocabulary_size}"
         )
     raw = tf.TensorSpec((None,), tf.string, name=name)
@@ -215,87 +214,46 @@ def _image_input(name, shape, layer, model_spec):
         raise ValueError(
             f"The preprocessor of input {name!r} makes images of shape "
             f"{(*layer.size, layer.channels)} but the model takes {shape}. "
-            f"Received: preprocessors[{name!r}]={layer.get_config()}"
+            f"Received: preprocessor[{name!r}]={layer.get_config()}"
         )
     raw = tf.TensorSpec((None,), tf.string, name=name)
     return ServingInput(name, "image", layer, raw, model_spec)
 
 
-def _audio_input(model, name, shape, layer, model_spec, sample_rate):
+def _audio_input(name, shape, layer, model_spec):
     if len(shape) != 1 or model_spec.dtype != tf.float32:
         raise ValueError(
             f"Audio input {name!r} must be float32 waveforms of shape (samples,) to take "
             f"raw waveforms. Received: shape={shape}, dtype={model_spec.dtype.name}"
         )
-    if isinstance(sample_rate, dict):
-        sample_rate = sample_rate.get(name)
-    if sample_rate is not None and not (is_int(sample_rate) and sample_rate > 0):
-        raise ValueError(
-            f"`sample_rate` must be a positive int (or a dict of them by input name). "
-            f"Received: sample_rate={sample_rate!r} for input {name!r}"
-        )
-    tower_rate = _log_mel_sample_rate(model, name)
-    rates = {
-        "the tower's LogMelSpectrogram": tower_rate,
-        "`sample_rate`": sample_rate,
-        "the preprocessor": getattr(layer, "sample_rate", None),
-    }
-    known = {source: rate for source, rate in rates.items() if rate is not None}
-    if len(set(known.values())) > 1:
-        raise ValueError(
-            f"Conflicting sample rates for audio input {name!r}: "
-            + ", ".join(f"{source} says {rate}" for source, rate in known.items())
-            + f". Received: sample_rate={sample_rate!r}"
-        )
-    if not known:
-        raise ValueError(
-            f"The sample rate of audio input {name!r} is unknown (its tower has no "
-            "LogMelSpectrogram): pass sample_rate=<Hz> or preprocessors={"
-            f"{name!r}: AudioPreprocessing(sample_rate=..., num_samples={shape[0]})}}. "
-            "Received: sample_rate=None"
-        )
-    rate = int(next(iter(known.values())))
     if layer is None:
-        layer = AudioPreprocessing(rate, shape[0], name=f"{name}_preprocessing")
-    elif layer.num_samples != shape[0]:
+        raise ValueError(
+            f"The sample rate of audio input {name!r} is unknown (the model has no "
+            "preprocessor): pass preprocessor={"
+            f"{name!r}: AudioPreprocessing(sample_rate=..., num_samples={shape[0]})}}. "
+            f"Received: preprocessor[{name!r}]=None"
+        )
+    if layer.num_samples != shape[0]:
         raise ValueError(
             f"The preprocessor of input {name!r} makes {layer.num_samples} samples but the "
-            f"model takes {shape[0]}. Received: preprocessors[{name!r}]={layer.get_config()}"
+            f"model takes {shape[0]}. Received: preprocessor[{name!r}]={layer.get_config()}"
         )
     raw = tf.TensorSpec((None, None), tf.float32, name=name)
-    return ServingInput(name, "audio", layer, raw, model_spec, sample_rate=rate)
-
-
-def _tower(model, name):
-    try:
-        return model.get_layer(f"{name}_tower")
-    except ValueError:
-        return None
-
-
-def _sublayers(layer):
-    """`layer` and every layer nested in it (functional sub-models included)."""
-    found = [layer]
-    for child in getattr(layer, "layers", None) or ():
-        found.extend(_sublayers(child))
-    return found
-
-
-def _log_mel_sample_rate(model, name):
-    tower = _tower(model, name)
-    rates = {
-        layer.sample_rate
-        for layer in (_sublayers(tower) if tower is not None else ())
-        if isinstance(layer, LogMelSpectrogram)
-    }
-    return rates.pop() if len(rates) == 1 else None
+    return ServingInput(name, "audio", layer, raw, model_spec, sample_rate=layer.sample_rate)
 
 
 def _embedding_input_dim(model, name):
-    tower = _tower(model, name)
-    for layer in _sublayers(tower) if tower is not None else ():
+    """The text tower's embedding size (a check of the tokenizer, not an inference)."""
+    try:
+        tower = model.get_layer(f"{name}_tower")
+    except ValueError:
+        return None
+    pending = [tower]
+    while pending:
+        layer = pending.pop(0)
         if isinstance(layer, keras.layers.Embedding):
             return int(layer.input_dim)
+        pending.extend(getattr(layer, "layers", None) or ())
     return None
 
 
@@ -306,7 +264,7 @@ def _shape_list(shape):
 def _summarized_config(layer):
     """The layer's config with vocabularies and tokenizer models summarized.
 
-    The full vocabulary travels inside the SavedModel (and `preprocessing.json`); the
+    The full vocabulary travels inside the SavedModel (and `preprocessor.json`); the
     card keeps its size and SHA-256 so it stays readable.
     """
     import hashlib

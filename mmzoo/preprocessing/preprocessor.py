@@ -77,6 +77,7 @@ class Preprocessor(keras.layers.Layer):
     """
 
     def __init__(self, layers, modalities=None, **kwargs):
+        kwargs.setdefault("name", "preprocessor")  # one per model: no numbered names
         super().__init__(**kwargs)
         if not isinstance(layers, dict) or not layers:
             raise ValueError(
@@ -187,12 +188,17 @@ class Preprocessor(keras.layers.Layer):
     def build(self, input_shape=None):
         self.built = True  # the per-input layers build themselves on first call
 
-    def call(self, inputs):
+    def __call__(self, inputs, **kwargs):
         if not isinstance(inputs, dict):
             raise ValueError(
                 "A Preprocessor takes a dict keyed by input name. "
                 f"Received: inputs of type {type(inputs).__name__}"
             )
+        # Lists and numpy arrays become tensors (Keras refuses a mix of both).
+        inputs = {name: _as_tensor(value) for name, value in inputs.items()}
+        return super().__call__(inputs, **kwargs)
+
+    def call(self, inputs):
         outputs = dict(inputs)
         for name, layer in self._preprocessing.items():
             if name in inputs:
@@ -201,10 +207,6 @@ class Preprocessor(keras.layers.Layer):
 
     def _one(self, name, layer, value):
         modality = self.modality(name)
-        if not tf.is_tensor(value):
-            value = np.asarray(value)
-            kind = value.dtype.kind
-            value = tf.constant(value.astype(object) if kind in "OSU" else value)
         if modality in ("image", "text") and value.dtype != tf.string:
             return value  # already decoded images / token ids
         return layer(value)
@@ -232,10 +234,7 @@ class Preprocessor(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({
-            "layers": {
-                name: keras.saving.serialize_keras_object(layer)
-                for name, layer in self._preprocessing.items()
-            },
+            "layers": {name: _serialized(layer) for name, layer in self._preprocessing.items()},
             "modalities": list(self.modalities),
         })
         return config
@@ -248,6 +247,21 @@ class Preprocessor(keras.layers.Layer):
             for name, layer in config["layers"].items()
         }
         return cls(**config)
+
+
+def _as_tensor(value):
+    if tf.is_tensor(value) or isinstance(value, keras.KerasTensor):
+        return value
+    value = np.asarray(value)
+    return tf.constant(value.astype(object) if value.dtype.kind in "OSU" else value)
+
+
+def _serialized(layer):
+    """The layer's Keras serialization without its build state (it builds on call), so
+    the config of a used preprocessor equals that of a fresh one."""
+    serialized = keras.saving.serialize_keras_object(layer)
+    serialized.pop("build_config", None)
+    return serialized
 
 
 def default_layer(name, modality, shape, sample_rate=None, max_tokens=None,
@@ -315,3 +329,69 @@ def _texts(data, name, batch_size):
         "adapt() takes a tf.data.Dataset of example dicts or a dict of string lists. "
         f"Received: data of type {type(data).__name__}"
     )
+
+
+def read_example(preprocessor, files=None, texts=None):
+    """One model-ready example (batch of 1) from files and texts, plus its mask.
+
+    Args:
+        preprocessor: the model's `Preprocessor`.
+        files: dict from image/audio input name to a file path (PNG/JPEG/BMP/GIF
+            images; WAV audio, resampled to the model's rate and centred as in
+            evaluation).
+        texts: dict from text input name to a string.
+
+    Returns:
+        A dict of numpy arrays keyed by input name, with a `"modality_mask"` (when
+        the model has several modalities) marking the inputs given; a missing input
+        is zeros and masked out.
+
+    Raises:
+        ValueError: an unknown input, a file for a text input (or the reverse), or
+            no input at all.
+    """
+    from mmzoo.preprocessing.audio import preprocess_audio
+
+    files, texts = dict(files or {}), dict(texts or {})
+    names = preprocessor.input_names
+    unknown = sorted(set(files) - set(names)) + sorted(set(texts) - set(names))
+    if unknown:
+        raise ValueError(
+            f"The model has no input(s) {unknown}; its inputs are {sorted(names)}. "
+            f"Received: {unknown}"
+        )
+    for name in texts:
+        if preprocessor.modality(name) != "text":
+            raise ValueError(
+                f"Input {name!r} is a {preprocessor.modality(name)} input: give a file, not "
+                f"a text. Received: {name}={texts[name]!r}"
+            )
+    for name in files:
+        if preprocessor.modality(name) == "text":
+            raise ValueError(
+                f"Input {name!r} is a text input: give a string, not a file. "
+                f"Received: {name}={files[name]!r}"
+            )
+    if not files and not texts:
+        raise ValueError(f"Give at least one input among {sorted(names)}. Received: no inputs")
+    example, present = {}, {}
+    for name, layer in preprocessor.layers.items():
+        modality = preprocessor.modality(name)
+        present[name] = name in (texts if modality == "text" else files)
+        if present[name] and modality == "text":
+            value = layer(tf.constant([texts[name]])).numpy()
+        elif present[name] and modality == "image":
+            value = layer(tf.reshape(tf.io.read_file(str(files[name])), [1])).numpy()
+        elif present[name]:
+            data = tf.io.read_file(str(files[name]))
+            value = preprocess_audio(data, sample_rate=layer.sample_rate,
+                                     num_samples=layer.num_samples).numpy()[None]
+        else:
+            shape = preprocessor.model_shape(name)
+            value = np.zeros((1, *shape), "int32" if modality == "text" else "float32")
+        example[name] = value
+    if len(preprocessor.modalities) > 1:
+        example[MODALITY_MASK] = np.array(
+            [[1.0 if present[name] else 0.0 for name in preprocessor.modalities]], "float32"
+        )
+    return example

@@ -1,10 +1,9 @@
-"""Training: config -> distributed `model.fit` with a run directory -> exported model.
+"""Training: config -> distributed `model.fit` with a run directory -> tested model.
 
-- `mmzoo.training.run.train` (also `mmzoo.train`): one run from a config;
+- `mmzoo.training.run.train`: one run from a config (`mmzoo.train` adds the export);
 - `mmzoo.training.strategy`: strategy selection and speed settings;
 - `mmzoo.training.inputs`: epoch-seeded train and evaluation pipelines;
 - `mmzoo.training.callbacks`: atomic backup, best checkpoint, history, seeds;
-- `mmzoo.training.preprocessing_bundle`: the preprocessing saved with a model;
 - `mmzoo.training.evaluate`: evaluate a run or saved model, predict from files.
 
 >>> from mmzoo.training import train
@@ -13,11 +12,11 @@ True
 """
 
 
-def train(config=None, overrides=(), fresh=False, log=print):
-    """Trains, evaluates and exports a model; see `mmzoo.training.run.train`."""
+def train(config=None, overrides=(), fresh=False, log=print, export=None):
+    """Trains and tests a model (exports it given `export`); see `mmzoo.training.run.train`."""
     from mmzoo.training.run import train as _train
 
-    return _train(config, overrides=overrides, fresh=fresh, log=log)
+    return _train(config, overrides=overrides, fresh=fresh, log=log, export=export)
 
 
 def evaluate(path, **kwargs):

@@ -4,64 +4,20 @@
 with several modalities, with one modality at a time (the others masked out through
 the `modality_mask` input): how much the fusion gains over each modality alone.
 `predict` runs a saved model on files and texts, preprocessed exactly as in training
-(`preprocessing.json`).
+(the model's `mmzoo.Preprocessor`, `mmzoo.artifacts.load_model`).
 
->>> import mmzoo.training.evaluate as ev
->>> ev.find_model("saved_models/demo")  # doctest: +SKIP
-(PosixPath('saved_models/demo/model.keras'), PosixPath('saved_models/demo'))
+>>> from mmzoo.training.evaluate import predict
+>>> predict("saved_models/demo", {"text": "a red square"})  # doctest: +SKIP
+{'inputs': ['text'], 'masked_out': ['audio', 'image'], 'outputs': [...], 'top': [...]}
 """
 
-import pathlib
+import os
 
 import numpy as np
-import yaml
 
+from mmzoo import artifacts
+from mmzoo.preprocessing.preprocessor import read_example
 from mmzoo.training import inputs as pipeline
-from mmzoo.training.preprocessing_bundle import (
-    build_preprocessors,
-    build_tokenizers,
-    load_bundle,
-    read_example,
-)
-
-
-def find_model(path):
-    """`(model_file, folder)` for a saved model folder, a run folder or a `.keras` file.
-
-    A run folder (`runs/<name>/`) gives its best checkpoint; its preprocessing and
-    config sit in the run folder itself.
-    """
-    path = pathlib.Path(path)
-    if path.is_file() and path.suffix == ".keras":
-        folder = path.parent
-        if folder.name == "checkpoints":
-            folder = folder.parent
-        return path, folder
-    if path.is_dir():
-        for candidate in (path / "model.keras", path / "checkpoints" / "best.keras"):
-            if candidate.is_file():
-                return candidate, path
-    raise FileNotFoundError(
-        f"No model at {path}: give a saved model folder (saved_models/<name>/ with "
-        f"model.keras), a run folder (runs/<name>/ with checkpoints/best.keras) or a "
-        f".keras file. Received: {str(path)!r}"
-    )
-
-
-def load(path):
-    """`(model, bundle, config)` of a saved model or run; `config` may be None."""
-    import keras
-
-    import mmzoo  # noqa: F401  (registers the serializable layers)
-
-    model_file, folder = find_model(path)
-    model = keras.saving.load_model(model_file, safe_mode=True)
-    bundle = load_bundle(folder)
-    config_file = folder / "config.yaml"
-    config = None
-    if config_file.is_file():
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-    return model, bundle, config
 
 
 def metric_name(model):
@@ -69,22 +25,23 @@ def metric_name(model):
     return "mae" if model.head.kind == "regression" else "accuracy"
 
 
-def evaluate_examples(model, examples, tokenizers, batch_size=64, per_modality=True,
-                      verbose=0):
+def evaluate_examples(model, examples, batch_size=64, per_modality=True, verbose=0):
     """Metrics of `model` on unbatched example dicts, all modalities and each alone.
+
+    The examples go through `model.preprocessor` (raw texts are tokenized).
 
     Returns:
         `{"all": {metric: value}, "only_<modality>": {...}, ...}` (per-modality
         entries only for models with a modality mask).
     """
-    input_names = list(model.modalities)
+    preprocessor = model.preprocessor
     results = {}
-    dataset = pipeline.eval_dataset(examples, input_names, tokenizers, batch_size)
+    dataset = pipeline.eval_dataset(examples, preprocessor, batch_size)
     results["all"] = _evaluate(model, dataset, verbose)
     if per_modality and len(model.modalities) > 1:
         for index, name in enumerate(model.modalities):
             mask = [1.0 if i == index else 0.0 for i in range(len(model.modalities))]
-            dataset = pipeline.eval_dataset(examples, input_names, tokenizers, batch_size,
+            dataset = pipeline.eval_dataset(examples, preprocessor, batch_size,
                                             modality_mask=mask)
             results[f"only_{name}"] = _evaluate(model, dataset, verbose)
     return results
@@ -114,9 +71,9 @@ def evaluate(path, dataset=None, split="test", data_dir=None, options=None, seed
         `{"model": ..., "dataset": ..., "split": ..., "examples": n, "metrics": {...}}`
         with `metrics` as returned by `evaluate_examples`.
     """
-    model, bundle, config = load(path)
-    data = (config or {}).get("dataset", {})
-    name = dataset or data.get("name") or (bundle.get("dataset") or {}).get("name")
+    model = artifacts.load_model(path)
+    data = (artifacts.read_config(artifacts.find_model(path)[1]) or {}).get("dataset", {})
+    name = dataset or data.get("name")
     if name is None:
         raise ValueError("Name the dataset to evaluate on. Received: dataset=None")
     if options is None:
@@ -125,8 +82,7 @@ def evaluate(path, dataset=None, split="test", data_dir=None, options=None, seed
         seed = data.get("seed", 0) if name == data.get("name") else 0
     data_dir = data_dir or data.get("data_dir")
     examples = pipeline.load_splits(name, options, data_dir, seed, splits=(split,))[split]
-    tokenizers = build_tokenizers(bundle)
-    metrics = evaluate_examples(model, examples, tokenizers, batch_size, per_modality, verbose)
+    metrics = evaluate_examples(model, examples, batch_size, per_modality, verbose)
     return {
         "model": str(path),
         "dataset": name,
@@ -149,22 +105,21 @@ def predict(path, inputs, top=3):
         `{"inputs": [...], "masked_out": [...], "outputs": [floats],
         "top": [[class name, probability], ...]}`.
     """
-    import os
-
-    model, bundle, _ = load(path)
-    names = bundle["inputs"]
+    model = artifacts.load_model(path)
+    preprocessor = model.preprocessor
+    names = preprocessor.input_names
     unknown = sorted(set(inputs) - set(names))
     if unknown:
         raise ValueError(
             f"The model has no input(s) {unknown}; its inputs are {sorted(names)}. "
             f"Received: {', '.join(unknown)}"
         )
-    texts = {k: v for k, v in inputs.items() if names[k]["modality"] == "text"}
-    files = {k: v for k, v in inputs.items() if names[k]["modality"] != "text"}
+    texts = {k: v for k, v in inputs.items() if preprocessor.modality(k) == "text"}
+    files = {k: v for k, v in inputs.items() if preprocessor.modality(k) != "text"}
     for name, file in files.items():
         if not os.path.isfile(file):
             raise FileNotFoundError(f"No such file for input {name!r}. Received: {name}={file!r}")
-    example = read_example(bundle, files, texts, build_preprocessors(bundle))
+    example = read_example(preprocessor, files, texts)
     if "modality_mask" not in [tensor.name for tensor in model.inputs]:
         example.pop("modality_mask", None)
     outputs = np.asarray(model.predict(example, verbose=0))[0]
@@ -173,7 +128,7 @@ def predict(path, inputs, top=3):
         "masked_out": sorted(set(names) - set(inputs)),
         "outputs": [float(v) for v in outputs],
     }
-    classes = bundle.get("class_names")
+    classes = model.head.class_names
     if model.head.kind == "multiclass":
         order = np.argsort(-outputs)[: max(1, top)]
         result["top"] = [[classes[i] if classes else str(i), float(outputs[i])] for i in order]

@@ -3,8 +3,9 @@
 A named dataset yields unbatched dicts (`image`, `text` as raw strings, `audio`,
 `label`). Here they become batches for a model:
 
-- text is tokenized in the pipeline by a `TextTokenizer` adapted on the **train
-  split only** (lookups stay out of the model, which keeps XLA available);
+- the model's `mmzoo.Preprocessor` is mapped over the batches: text is tokenized by
+  its `TextTokenizer`s, adapted on the **train split only** (lookups stay out of the
+  model, which keeps XLA available);
 - keys the model does not take are dropped;
 - the training order is a function of `(seed, epoch)` only: epoch `e` is the train
   split shuffled with the seed `seed * 1_000_003 + e`, so a run resumed at epoch `e`
@@ -19,12 +20,16 @@ A named dataset yields unbatched dicts (`image`, `text` as raw strings, `audio`,
   (`distribute_datasets_from_function`) in batches of the per-replica size, and the
   global batch is the per-replica batch times the replicas.
 
->>> from mmzoo.training.inputs import load_splits, adapt_tokenizers, train_dataset
+>>> from mmzoo.preprocessing.preprocessor import Preprocessor
+>>> from mmzoo.training.inputs import load_splits, train_dataset
 >>> splits = load_splits("embedded", {"num_train": 64, "num_validation": 8,
 ...                                   "num_test": 8})
->>> tokenizers = adapt_tokenizers(splits["train"], {"text": 8}, max_tokens={"text": 100})
->>> ds, steps = train_dataset(splits["train"], ["image", "text", "audio"], tokenizers,
-...                           batch_size=16, seed=0, epochs=2)
+>>> preprocessor = Preprocessor.from_specs(
+...     {"image": {"input_shape": (32, 32, 3)}, "text": {"input_shape": (8,)},
+...      "audio": {"input_shape": (8000,)}})
+>>> preprocessor.adapt(splits["train"])
+>>> ds, steps = train_dataset(splits["train"], preprocessor, batch_size=16, seed=0,
+...                           epochs=2)
 >>> steps, [tuple(x["text"].shape) for x, _ in ds.take(1)]
 (4, [(16, 8)])
 """
@@ -56,28 +61,6 @@ def load_splits(name, options=None, data_dir=None, seed=0, splits=("train", "val
     return loaded
 
 
-def adapt_tokenizers(train_examples, lengths, kind="vectorization", max_tokens=None):
-    """A `TextTokenizer` per text input, adapted on the train split's strings.
-
-    Args:
-        train_examples: unbatched dataset of example dicts (the train split).
-        lengths: dict from text input name to its sequence length.
-        kind: tokenizer kind (`"vectorization"` or `"wordpiece"`).
-        max_tokens: dict from text input name to its vocabulary size.
-    """
-    from mmzoo.preprocessing.text import TextTokenizer
-
-    tokenizers = {}
-    for name, length in lengths.items():
-        tokenizer = TextTokenizer(
-            kind=kind, sequence_length=int(length), max_tokens=(max_tokens or {}).get(name),
-            name=f"{name}_tokenizer",
-        )
-        tokenizer.adapt(train_examples.map(lambda example, key=name: example[key]).batch(256))
-        tokenizers[name] = tokenizer
-    return tokenizers
-
-
 def count_examples(examples):
     """The number of examples of a finite dataset (counted once if unknown)."""
     size = int(examples.cardinality())
@@ -105,14 +88,12 @@ def to_pairs(examples, input_names, label_key="label"):
     )
 
 
-def _tokenize_fn(tokenizers):
-    def tokenize(features, label):
-        features = dict(features)
-        for name, tokenizer in tokenizers.items():
-            features[name] = tokenizer(features[name])
-        return features, label
-
-    return tokenize
+def _preprocessed(dataset, preprocessor):
+    """Batches of raw features mapped through the preprocessor (text tokenized)."""
+    if not preprocessor.tokenizers:
+        return dataset  # images and waveforms of the datasets are model tensors already
+    return dataset.map(lambda features, label: (preprocessor(features), label),
+                       num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def epoch_seed(seed, epoch):
@@ -122,8 +103,7 @@ def epoch_seed(seed, epoch):
 
 def train_dataset(
     examples,
-    input_names,
-    tokenizers,
+    preprocessor,
     batch_size,
     seed,
     epochs,
@@ -138,8 +118,8 @@ def train_dataset(
 
     Args:
         examples: unbatched example dicts of the train split.
-        input_names: the model's input names (other keys are dropped).
-        tokenizers: dict from text input name to an adapted `TextTokenizer`.
+        preprocessor: the model's adapted `mmzoo.Preprocessor` (its input names are
+            the features kept).
         batch_size: examples per batch produced (per replica under a strategy).
         seed: training seed; epoch `e` is shuffled with `epoch_seed(seed, e)`.
         epochs: the last epoch (exclusive), as in `model.fit`.
@@ -154,7 +134,7 @@ def train_dataset(
         `(dataset, steps_per_epoch)`.
     """
     check_positive_int("batch_size", batch_size)
-    pairs = to_pairs(examples, input_names)
+    pairs = to_pairs(examples, preprocessor.input_names)
     if num_shards > 1:
         pairs = pairs.shard(num_shards, shard_index)
     pairs = pairs.cache()
@@ -178,10 +158,7 @@ def train_dataset(
     if initial_epoch >= epochs:  # a resumed run that had finished its epochs
         return pairs.batch(batch_size, drop_remainder=True).take(0), steps_per_epoch
     dataset = concatenate([one_epoch(epoch) for epoch in range(initial_epoch, epochs)])
-    if tokenizers:
-        dataset = dataset.map(_tokenize_fn(tokenizers), num_parallel_calls=AUTOTUNE,
-                              deterministic=True)
-    return prefetched(dataset), steps_per_epoch
+    return prefetched(_preprocessed(dataset, preprocessor)), steps_per_epoch
 
 
 def concatenate(datasets):
@@ -194,18 +171,18 @@ def concatenate(datasets):
     return datasets[0]
 
 
-def eval_dataset(examples, input_names, tokenizers, batch_size, modality_mask=None):
-    """The evaluation pipeline: in order, batched, tokenized, cached.
+def eval_dataset(examples, preprocessor, batch_size, modality_mask=None):
+    """The evaluation pipeline: in order, batched, preprocessed, cached.
 
     Args:
+        examples: unbatched example dicts.
+        preprocessor: the model's adapted `mmzoo.Preprocessor`.
+        batch_size: examples per batch.
         modality_mask: optional list of 0/1 per modality, added as the
             `modality_mask` input of every example (e.g. `[1, 0, 0]`: image only).
     """
-    pairs = to_pairs(examples, input_names).cache()
-    dataset = pairs.batch(batch_size)
-    if tokenizers:
-        dataset = dataset.map(_tokenize_fn(tokenizers), num_parallel_calls=AUTOTUNE,
-                              deterministic=True)
+    pairs = to_pairs(examples, preprocessor.input_names).cache()
+    dataset = _preprocessed(pairs.batch(batch_size), preprocessor)
     if modality_mask is not None:
         dataset = dataset.map(lambda x, y: (with_mask(x, modality_mask), y))
     options = tf.data.Options()
@@ -214,7 +191,7 @@ def eval_dataset(examples, input_names, tokenizers, batch_size, modality_mask=No
     return prefetched(dataset.with_options(options))
 
 
-def calibration_dataset(examples, input_names, tokenizers, batch_size, seed, count):
+def calibration_dataset(examples, preprocessor, batch_size, seed, count):
     """`count` train examples in batches, the same ones in every run with `seed`.
 
     What `mmzoo.batch_norm.BatchNormCalibration` recomputes the BatchNorm statistics
@@ -223,7 +200,7 @@ def calibration_dataset(examples, input_names, tokenizers, batch_size, seed, cou
     """
     buffer = min(count_examples(examples), 8 * count, DEFAULT_SHUFFLE_BUFFER)
     sample = examples.shuffle(buffer, seed=seed, reshuffle_each_iteration=False).take(count)
-    return eval_dataset(sample, input_names, tokenizers, batch_size)
+    return eval_dataset(sample, preprocessor, batch_size)
 
 
 def with_mask(features, modality_mask):
@@ -234,8 +211,8 @@ def with_mask(features, modality_mask):
     return {**features, "modality_mask": tf.tile(mask, [batch, 1])}
 
 
-def distributed_train_dataset(strategy, examples, input_names, tokenizers, batch_size, seed,
-                              epochs, initial_epoch=0, shuffle_buffer=None, num_workers=1):
+def distributed_train_dataset(strategy, examples, preprocessor, batch_size, seed, epochs,
+                              initial_epoch=0, shuffle_buffer=None, num_workers=1):
     """The training pipeline under `strategy`: one shard per worker, per-replica batches.
 
     `batch_size` is the per-replica batch; the global batch is `batch_size *
@@ -260,7 +237,7 @@ def distributed_train_dataset(strategy, examples, input_names, tokenizers, batch
     def dataset_fn(context):
         per_replica = context.get_per_replica_batch_size(batch_size * replicas)
         dataset, _ = train_dataset(
-            examples, input_names, tokenizers, per_replica, seed, epochs, initial_epoch,
+            examples, preprocessor, per_replica, seed, epochs, initial_epoch,
             shuffle_buffer, num_shards=context.num_input_pipelines,
             shard_index=context.input_pipeline_id, steps_per_epoch=steps,
             batches_per_step=local_replicas,

@@ -1,11 +1,11 @@
-"""`mmzoo.train(config)`: one training run, from a config to an exported model.
+"""`mmzoo.training.train(config)`: one training run, from a config to a tested model.
 
 The run directory `runs/<name>/` holds everything about the run, each file written
 atomically:
 
 - `config.yaml`: the resolved config (every default filled in);
-- `preprocessing.json`: tokenizer vocabulary, image size, audio rate and length,
-  class names (`mmzoo.training.preprocessing_bundle`);
+- `preprocessor.json`: the model's `mmzoo.Preprocessor` (tokenizer vocabularies
+  adapted on the train split, image sizes, audio rates and lengths; `mmzoo.artifacts`);
 - `checkpoints/best.keras` (+ `best.json`): the model at its best validation metric;
   `checkpoints/last.weights.h5`: the weights after the last epoch;
 - `backup/`: the `BackupAndRestore` state. Re-running the same command after a crash
@@ -14,10 +14,11 @@ atomically:
 - `history.csv`: per-epoch losses and metrics; `logs/`: TensorBoard scalars;
 - `metrics.json`: test metrics, with all modalities and with each modality alone.
 
-The exported model goes to `saved_models/<name>/` (`mmzoo.export.export_model`): a
-SavedModel taking raw inputs, `model.keras`, `preprocessing.json`, `config.yaml`,
-`metrics.json` and `model_card.json`, written to a temporary folder that replaces the
-old one in one rename.
+Given an `export` function (`mmzoo.train` passes `mmzoo.export.export_model`; this
+package does not import `mmzoo.export`), the run's last step exports the model to
+`saved_models/<name>/`: a SavedModel taking raw inputs, `model.keras`,
+`preprocessor.json`, `config.yaml`, `metrics.json` and `model_card.json`. The backup
+is kept until that export is written, so a run killed while exporting resumes.
 
 >>> import mmzoo
 >>> result = mmzoo.train({"dataset": {"options": {"num_train": 200}},
@@ -32,6 +33,7 @@ import shutil
 import sys
 import time
 
+from mmzoo import artifacts
 from mmzoo.config import (
     ConfigError,
     dataset_info,
@@ -51,8 +53,8 @@ from mmzoo.io import (
 _RESUME_SECTIONS = ("dataset", "model", "text", "training")
 
 
-def train(config=None, overrides=(), fresh=False, log=print):
-    """Trains, evaluates and exports a model as `config` describes.
+def train(config=None, overrides=(), fresh=False, log=print, export=None):
+    """Trains and tests a model as `config` describes; exports it given `export`.
 
     Args:
         config: a YAML file path, a config dict or None (all defaults: the default
@@ -61,6 +63,9 @@ def train(config=None, overrides=(), fresh=False, log=print):
         fresh: ignore (delete) a backup left by an interrupted run of the same name
             instead of resuming from it.
         log: function printing one line (None: silent).
+        export: `fn(model, path, metadata=, metrics=, extra_files=)`
+            run when `output.export` is true (`mmzoo.export.export_model`); None:
+            no export.
 
     Returns:
         A dict: `name`, `run_dir`, `export_dir`, `test` (test metrics), `per_modality`
@@ -71,12 +76,14 @@ def train(config=None, overrides=(), fresh=False, log=print):
         ConfigError: invalid config (before any data is read or model built).
     """
     config = load_config(config, overrides)
-    return _Run(config, fresh=fresh, log=log or (lambda *args, **kwargs: None)).run()
+    return _Run(config, fresh=fresh, log=log or (lambda *args, **kwargs: None),
+                export=export).run()
 
 
 class _Run:
-    def __init__(self, config, fresh=False, log=print):
+    def __init__(self, config, fresh=False, log=print, export=None):
         self.config = config
+        self.exporter = export
         self.fresh = fresh
         self._log = log
         self.name = run_name_of(config)
@@ -236,26 +243,20 @@ class _Run:
 
     def prepare_data(self):
         from mmzoo.training import inputs as pipeline
-        from mmzoo.training.preprocessing_bundle import make_bundle, save_bundle
+        from mmzoo.zoo import default_preprocessor
 
         config = self.config
         data = config["dataset"]
         self.log(f"Loading dataset {data['name']!r} ...")
         self.splits = pipeline.load_splits(data["name"], data["options"], data["data_dir"],
                                            data["seed"], limits=data["limits"])
-        self.input_names = list(self.model_kwargs["inputs"])
         specs = self.model_kwargs["inputs"]
-        modalities = {name: spec.get("modality", name.split("_")[0]) for name, spec in specs.items()}
-        text_inputs = [name for name in self.input_names if modalities[name] == "text"]
-        lengths = {name: specs[name]["input_shape"][0] for name in text_inputs}
-        max_tokens = {
-            name: config["text"]["max_tokens"] or specs[name].get("vocab_size")
-            for name in text_inputs
-        }
-        self.tokenizers = pipeline.adapt_tokenizers(
-            self.splits["train"], lengths, config["text"]["tokenizer"], max_tokens
+        self.preprocessor = default_preprocessor(
+            specs, config["text"]["tokenizer"], config["text"]["max_tokens"]
         )
-        for name, tokenizer in self.tokenizers.items():
+        self.preprocessor.adapt(self.splits["train"])
+        tokenizers = self.preprocessor.tokenizers
+        for name, tokenizer in tokenizers.items():
             vocab_size = specs[name].get("vocab_size")
             if vocab_size is not None and tokenizer.vocabulary_size > vocab_size:
                 raise ConfigError(
@@ -266,7 +267,7 @@ class _Run:
                 )
         counts = {split: pipeline.count_examples(ds) for split, ds in self.splits.items()}
         self.counts = counts
-        vocab = ", ".join(f"{n}: {t.vocabulary_size} tokens" for n, t in self.tokenizers.items())
+        vocab = ", ".join(f"{n}: {t.vocabulary_size} tokens" for n, t in tokenizers.items())
         self.log(
             f"  examples: train {counts['train']}, validation {counts['validation']}, "
             f"test {counts['test']}" + (f"; vocabulary (train split only) {vocab}" if vocab else "")
@@ -276,20 +277,19 @@ class _Run:
         batch = training["batch_size"]
         if self.kind == "default":
             self.train_data, self.steps = pipeline.train_dataset(
-                self.splits["train"], self.input_names, self.tokenizers, batch,
+                self.splits["train"], self.preprocessor, batch,
                 training["seed"], training["epochs"], self.initial_epoch,
                 training["shuffle_buffer"],
             )
         else:
             self.train_data, self.steps = pipeline.distributed_train_dataset(
-                self.strategy, self.splits["train"], self.input_names, self.tokenizers, batch,
+                self.strategy, self.splits["train"], self.preprocessor, batch,
                 training["seed"], training["epochs"], self.initial_epoch,
                 training["shuffle_buffer"], num_workers=self.num_workers,
             )
         eval_batch = batch * self.replicas
-        self.val_data = pipeline.eval_dataset(
-            self.splits["validation"], self.input_names, self.tokenizers, eval_batch
-        )
+        self.val_data = pipeline.eval_dataset(self.splits["validation"], self.preprocessor,
+                                              eval_batch)
         # A fixed sample of the train split for the BatchNorm statistics and the
         # inference check (not under multi-worker: each worker would have its own).
         from mmzoo.batch_norm import CALIBRATION_EXAMPLES
@@ -297,22 +297,10 @@ class _Run:
         self.calibration = None
         if self.kind != "multi_worker":
             self.calibration = pipeline.calibration_dataset(
-                self.splits["train"], self.input_names, self.tokenizers, eval_batch,
-                training["seed"], CALIBRATION_EXAMPLES,
+                self.splits["train"], self.preprocessor, eval_batch, training["seed"],
+                CALIBRATION_EXAMPLES,
             )
-        self.bundle = make_bundle(
-            inputs={
-                name: {"modality": modalities[name], "shape": specs[name]["input_shape"]}
-                for name in self.input_names
-            },
-            tokenizers=self.tokenizers,
-            modalities=self.input_names,
-            head=self.model_kwargs["head"],
-            class_names=list(self.info.class_names),
-            dataset={"name": data["name"], "options": data["options"], "seed": data["seed"]},
-            audio={name: specs[name] for name in self.input_names if modalities[name] == "audio"},
-        )
-        save_bundle(self.out_dir, self.bundle)
+        artifacts.save_preprocessor(self.out_dir, self.preprocessor)
 
     def build(self):
         import mmzoo
@@ -323,6 +311,7 @@ class _Run:
                 self.model = mmzoo.build_model(**self.model_kwargs, name=_model_name(self.name))
             except ValueError as error:
                 raise ConfigError("model", f"Invalid model config: {error}") from None
+            self.model.preprocessor = self.preprocessor  # adapted: checkpoints carry it
             optimizer = make_optimizer(training, self.steps)
             self.model.compile(
                 optimizer=optimizer,
@@ -430,34 +419,29 @@ class _Run:
         verbose = self.config["output"]["verbose"]
         progress = 1 if self.is_chief and verbose != 0 and sys.stdout.isatty() else 0
         self.test_metrics = evaluate_examples(
-            self.model, self.splits["test"], self.tokenizers,
-            self.config["training"]["batch_size"] * self.replicas,
+            self.model, self.splits["test"], self.config["training"]["batch_size"] * self.replicas,
             per_modality=self.config["evaluation"]["per_modality"], verbose=progress,
         )
 
     def export(self):
-        from mmzoo.export import export_model
-        from mmzoo.training.preprocessing_bundle import build_preprocessors
-
-        if not self.config["output"]["export"]:
+        if not self.config["output"]["export"] or self.exporter is None:
             return
         target = self.export_dir if self.is_chief else self.out_dir / "export"
         test_metrics = {"test": self.test_metrics["all"]}
-        export_model(
+        data = self.config["dataset"]
+        self.exporter(
             self.model, target,
-            preprocessors=build_preprocessors(self.bundle),
-            class_names=self.bundle["class_names"],
-            metadata={"dataset": self.bundle["dataset"], "run": str(self.run_dir)},
+            metadata={"dataset": {key: data[key] for key in ("name", "options", "seed")},
+                      "run": str(self.run_dir)},
             metrics=test_metrics,
             extra_files={
-                "preprocessing.json": self.bundle,
-                "config.yaml": to_yaml(self.config),
-                "metrics.json": test_metrics,
+                artifacts.CONFIG_FILE: to_yaml(self.config),
+                artifacts.METRICS_FILE: test_metrics,
             },
         )
         self.log(
             f"Exported the model to {target}/ (SavedModel taking raw inputs, model.keras, "
-            "preprocessing.json, model_card.json)"
+            f"{artifacts.PREPROCESSOR_FILE}, model_card.json)"
         )
 
     @property
@@ -466,7 +450,8 @@ class _Run:
         return {
             "name": self.name,
             "run_dir": str(self.run_dir),
-            "export_dir": str(self.export_dir) if self.config["output"]["export"] else None,
+            "export_dir": (str(self.export_dir)
+                           if self.config["output"]["export"] and self.exporter else None),
             "test": metrics["all"],
             "per_modality": {
                 key[len("only_"):]: value for key, value in metrics.items() if key != "all"

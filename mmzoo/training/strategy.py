@@ -35,7 +35,12 @@ import tensorflow as tf
 
 from mmzoo.checks import check_positive_int
 
+#: The strategies `select_strategy` (and the config's `distribution.strategy`) take.
 STRATEGY_KINDS = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+#: The `speed.mixed_precision` settings `resolve_speed` takes: "auto" or a Keras
+#: dtype policy name.
+MIXED_PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def configure_cpu_devices(count):
