@@ -2,6 +2,7 @@ import os
 import pathlib
 
 import pytest
+from testing import make_tiny_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -15,3 +16,18 @@ def data_dir():
     if not path.is_dir():
         pytest.fail(f"Real test data not found at {path}; set MMZOO_DATA_DIR.")
     return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """A factory of the tiny trimodal training config (`testing.TINY_CONFIG`).
+
+    `tiny_config(**sections)` returns a fresh copy with `sections` merged in and its
+    runs and exports under this test's `tmp_path`. A module-scoped fixture calls
+    `testing.make_tiny_config(tmp_path_factory.mktemp(...), **sections)` instead.
+    """
+
+    def make(**sections):
+        return make_tiny_config(tmp_path, **sections)
+
+    return make

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 import mmzoo
-from helpers import assert_save_load_identical, random_inputs
+from testing import assert_save_load_identical, random_inputs
 
 
 @pytest.mark.parametrize("name", mmzoo.list_models())
@@ -21,6 +21,23 @@ def test_preset_builds_trains_and_reloads(name, tmp_path):
     restored = assert_save_load_identical(model, x, tmp_path / f"{name}.keras")
     assert type(restored) is mmzoo.MultimodalModel
     assert restored.modalities == model.modalities
+
+
+def test_tiny_config_fixture_is_valid_and_builds(tiny_config, tmp_path):
+    from mmzoo.config import load_config, resolve_model, to_yaml
+
+    raw = tiny_config(model={"fusion": "mean"}, training={"epochs": 1})
+    config = load_config(raw)
+    assert config["model"]["fusion"] == "mean" and config["training"]["epochs"] == 1
+    assert config["training"]["batch_size"] == 32  # merged, not replaced
+    assert config["output"]["runs_dir"] == str(tmp_path / "runs")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(to_yaml(config))
+    assert load_config(path) == config
+    model = mmzoo.build_model(**resolve_model(config))
+    assert model.modalities == ["image", "text", "audio"]
+    assert model.get_layer("text_tower").get_layer("text_token_embedding").input_dim == 200
+    assert tiny_config() == tiny_config() and tiny_config() is not tiny_config()
 
 
 def test_every_fusion_has_a_trimodal_preset():

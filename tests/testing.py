@@ -535,7 +535,8 @@ def run_fusion_test(
     `fusion_inputs` and the mask of `fusion_modality_mask`, then the masking contract:
     no mask, a mask of ones and a list of `None` masks give the same output; for each
     modality, changing (or filling with inf) its input in the rows where it is masked
-    leaves those rows exactly unchanged, while rows where it is present change.
+    leaves those rows exactly unchanged, while rows where it is present beside another
+    modality change.
 
     Args:
         name: registered fusion name, e.g. `"gated"`.
@@ -590,7 +591,9 @@ def _check_fusion_masking(layer, inputs, mask, extra, seed, name):
     noise = np.random.default_rng(seed + 1)
     for modality, x in enumerate(inputs):
         missing = np.flatnonzero(mask[:, modality] == 0)
-        present = np.flatnonzero(mask[:, modality] > 0)
+        # Rows where it is present beside another modality (a cross-modal fusion
+        # has nothing to attend to in a row with a single modality).
+        present = np.flatnonzero((mask[:, modality] > 0) & (mask.sum(axis=1) >= 2))
         changed = list(inputs)
         changed[modality] = (x + 3.0 * noise.normal(size=x.shape)).astype("float32")
         moved = fuse(changed, mask)
@@ -609,3 +612,62 @@ def _check_fusion_masking(layer, inputs, mask, extra, seed, name):
             fuse(changed, mask)[missing], reference[missing], rtol=0, atol=1e-6,
             err_msg=f"{name}: inf in masked modality {modality} leaked",
         )
+
+
+# --- the tiny training config ---------------------------------------------------------
+
+# A small trimodal run on the embedded dataset that trains in seconds.
+TINY_CONFIG = {
+    "name": "tiny",
+    "dataset": {"options": {"num_train": 128, "num_validation": 32, "num_test": 32}},
+    "model": {
+        "preset": None,
+        "inputs": {
+            "image": {"tower": "conv", "filters": [4, 8], "embedding_dim": 8},
+            "text": {"tower": "cnn", "filters": 4, "embedding_size": 8, "embedding_dim": 8,
+                     "vocab_size": 200},
+            "audio": {"tower": "log_mel_conv", "filters": [4, 8], "n_mels": 16,
+                      "embedding_dim": 8},
+        },
+        "fusion": "concat",
+        "modality_dropout": 0.1,
+        "head_options": {"hidden_units": [16], "dropout": 0.1},
+    },
+    "training": {"epochs": 2, "batch_size": 32},
+    "output": {"verbose": 0},
+}
+
+
+def _merged(base, changes):
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def make_tiny_config(folder, **sections):
+    """A fresh copy of `TINY_CONFIG` whose runs and exports go under `folder`.
+
+    Args:
+        folder: a temporary folder (`runs/` and `saved_models/` are made inside it
+            by a run, never in the repository).
+        **sections: changes merged in key by key (nested dicts are merged, other
+            values replace), e.g. `model={"fusion": "mean"}`, `name="cli"`.
+
+    Returns:
+        A config dict for `mmzoo.config.load_config` / `mmzoo.train`.
+
+    >>> config = make_tiny_config("/tmp/x", model={"fusion": "mean"}, training={"epochs": 1})
+    >>> config["model"]["fusion"], config["model"]["inputs"]["image"]["tower"]
+    ('mean', 'conv')
+    >>> config["training"], config["output"]["runs_dir"]
+    ({'epochs': 1, 'batch_size': 32}, '/tmp/x/runs')
+    """
+    config = _merged(copy.deepcopy(TINY_CONFIG), sections)
+    output = {"runs_dir": os.path.join(str(folder), "runs"),
+              "saved_models_dir": os.path.join(str(folder), "saved_models")}
+    config["output"] = {**output, **config.get("output", {})}
+    return config
