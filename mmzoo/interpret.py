@@ -24,6 +24,11 @@ def modality_weights(model, inputs):
 
     Returns:
         `(batch, num_modalities)` weights; each row sums to 1 over the present modalities.
+
+    Raises:
+        ValueError: the model's fusion layer is not an `AttentionFusion`.
+
+    See the module's example.
     """
     fusion = model.get_layer("fusion")
     if not isinstance(fusion, AttentionFusion):

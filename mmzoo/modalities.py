@@ -31,6 +31,9 @@ def modality_of(name, spec=None):
 
     Raises:
         ValueError: neither the spec nor the name's first word is a modality.
+
+    >>> modality_of("audio_left"), modality_of("x", {"modality": "image"})
+    ('audio', 'image')
     """
     modality = (spec or {}).get("modality") if isinstance(spec, dict) else None
     if modality is None:
@@ -46,6 +49,16 @@ def modality_of(name, spec=None):
 
 def modalities_of(specs):
     """`{name: modality}` for a dict of input specs, in its order (see `modality_of`).
+
+    Args:
+        specs: dict from input name to its spec (a dict, or anything without a
+            `"modality"` key).
+
+    Returns:
+        Dict from input name to its modality.
+
+    Raises:
+        ValueError: an input whose modality cannot be told.
 
     >>> modalities_of({"image": {}, "text_title": {}})
     {'image': 'image', 'text_title': 'text'}

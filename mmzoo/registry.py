@@ -15,14 +15,26 @@ import fnmatch
 
 
 class Registry:
-    """Maps names to objects; `get` of an unknown name lists the valid ones."""
+    """Maps names to objects; `get` of an unknown name lists the valid ones.
+
+    Args:
+        kind: what the registry holds, for error messages (e.g. `"fusion"`).
+
+    Raises:
+        ValueError: from `register` (a name taken twice) and `get` (an unknown name).
+
+    See the module's example.
+    """
 
     def __init__(self, kind):
         self.kind = kind
         self._items = {}
 
     def register(self, name, obj=None):
-        """Registers `obj` under `name`; without `obj`, works as a decorator."""
+        """Registers `obj` under `name`; without `obj`, works as a decorator.
+
+        Returns `obj` (or the decorator). Raises `ValueError` when `name` is taken.
+        """
         if obj is None:
             return lambda fn: self.register(name, fn)
         if name in self._items:
@@ -31,7 +43,11 @@ class Registry:
         return obj
 
     def get(self, name, argument=None):
-        """Returns the object named `name`, or raises a ValueError listing valid names."""
+        """Returns the object named `name`, or raises a ValueError listing valid names.
+
+        `argument` (default: the registry's `kind`) is the name the error gives the
+        value, as in `Received: fusion='nope'`.
+        """
         if name not in self._items:
             argument = argument or self.kind
             raise ValueError(

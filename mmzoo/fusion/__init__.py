@@ -36,12 +36,35 @@ FUSIONS.register("cross_attention", CrossAttentionFusion)
 
 
 def get_fusion(name):
-    """Returns the fusion layer class registered as `name`; errors list the valid names."""
+    """Returns the fusion layer class registered as `name`.
+
+    Args:
+        name: a registered name, e.g. `"gated"` (see `list_fusions()`).
+
+    Returns:
+        A `FusionLayer` subclass.
+
+    Raises:
+        ValueError: an unknown name; the message lists the valid ones.
+
+    >>> get_fusion("gated")(dim=4).dim
+    4
+    """
     return FUSIONS.get(name, argument="fusion")
 
 
 def list_fusions(pattern=None):
-    """Sorted names of the registered fusions, optionally filtered by a shell-style pattern."""
+    """Sorted names of the registered fusions.
+
+    Args:
+        pattern: optional shell-style filter, e.g. `"*attention"`.
+
+    Returns:
+        A sorted list of names.
+
+    >>> "concat" in list_fusions(), list_fusions("low*")
+    (True, ['low_rank'])
+    """
     return FUSIONS.names(pattern)
 
 

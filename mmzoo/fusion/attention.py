@@ -34,6 +34,10 @@ class AttentionFusion(FusionLayer):
         `(batch, dim)`, or the tuple `((batch, dim), (batch, M))` with
         `return_weights=True`.
 
+    Raises:
+        ValueError: `dim` is not a positive integer; at call time, `embeddings` that are not a list of `(batch, d_i)` embeddings (at least one),
+            or a `mask` that is not `(batch, M)`.
+
     Example:
 
     >>> import numpy as np

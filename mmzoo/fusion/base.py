@@ -23,6 +23,22 @@ class FusionLayer(keras.layers.Layer):
 
     Args:
         **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Raises:
+        ValueError: from `check_input_shapes` and `modality_mask` (inputs of the
+            wrong kind or number, a mask of the wrong shape).
+
+    Example: a subclass that averages its embeddings.
+
+    >>> import numpy as np
+    >>> from keras import ops
+    >>> class Average(FusionLayer):
+    ...     def build(self, input_shape):
+    ...         self.check_input_shapes(input_shape)
+    ...     def call(self, embeddings, mask=None, training=None):
+    ...         return ops.mean(ops.stack(embeddings), axis=0)
+    >>> Average()([np.ones((2, 4)), np.zeros((2, 4))]).numpy().tolist()
+    [[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]]
     """
 
     uses_sequences = False
@@ -35,7 +51,9 @@ class FusionLayer(keras.layers.Layer):
     def check_input_shapes(self, input_shape):
         """Checks that `input_shape` is a list of shapes of the expected rank.
 
-        Returns the shapes as a list of tuples.
+        Returns the shapes as a list of tuples. Raises `ValueError` for anything else
+        than a list of at least `min_modalities` shapes of rank 2 (rank 3 when
+        `uses_sequences`) with a known last axis.
         """
         rank = 3 if self.uses_sequences else 2
         if self.uses_sequences:
@@ -67,7 +85,8 @@ class FusionLayer(keras.layers.Layer):
         """The modality mask as a `(batch, M)` 0/1 tensor of the compute dtype, or None.
 
         None, or a list/tuple (the per-tensor masks Keras passes on its own), means
-        every modality is present.
+        every modality is present. Raises `ValueError` for a mask that is not
+        `(batch, num_modalities)`.
         """
         if mask is None or isinstance(mask, (list, tuple)):
             return None

@@ -29,6 +29,10 @@ class ConcatFusion(FusionLayer):
     Output shape:
         `(batch, sum(d_i))`, or `(batch, dim)` when `dim` is set.
 
+    Raises:
+        ValueError: `dim` is neither None nor a positive integer; at call time, `embeddings` that are not a list of `(batch, d_i)` embeddings (at least one),
+            or a `mask` that is not `(batch, M)`.
+
     Example:
 
     >>> import numpy as np
@@ -125,6 +129,10 @@ class SumFusion(_ProjectedPool):
     Output shape:
         `(batch, dim)`.
 
+    Raises:
+        ValueError: `dim` is not a positive integer; at call time, `embeddings` that are not a list of `(batch, d_i)` embeddings (at least one),
+            or a `mask` that is not `(batch, M)`.
+
     Example:
 
     >>> import numpy as np
@@ -158,6 +166,10 @@ class MeanFusion(_ProjectedPool):
 
     Output shape:
         `(batch, dim)`.
+
+    Raises:
+        ValueError: `dim` is not a positive integer; at call time, `embeddings` that are not a list of `(batch, d_i)` embeddings (at least one),
+            or a `mask` that is not `(batch, M)`.
 
     Example:
 

@@ -46,6 +46,14 @@ class CrossAttentionFusion(FusionLayer):
     Output shape:
         `(batch, dim)`.
 
+    Raises:
+        ValueError: `dim`, `num_heads`, `num_layers` or `intermediate_dim` is not a
+            positive integer, `dim` is not divisible by `num_heads`, `dropout` is not
+            in [0, 1) or `positional_encoding` is unknown; at call time, fewer than 2
+            inputs, inputs that are not `(batch, steps, channels)` sequences,
+            `"learned"` encodings of unknown lengths, or `sequence_masks` without
+            one entry per modality.
+
     Example:
 
     >>> import numpy as np

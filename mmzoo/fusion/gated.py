@@ -34,6 +34,10 @@ class GatedFusion(FusionLayer):
     Output shape:
         `(batch, dim)`.
 
+    Raises:
+        ValueError: `dim` is not a positive integer; at call time, `embeddings` that are not a list of `(batch, d_i)` embeddings (at least one),
+            or a `mask` that is not `(batch, M)`.
+
     Example:
 
     >>> import numpy as np

@@ -30,6 +30,10 @@ class ModalityDropout(keras.layers.Layer):
     Output shape:
         `(batch, M)` float mask, 1 = present.
 
+    Raises:
+        ValueError: `rate` is not in [0, 1) or `seed` is neither None nor an int; at
+            call time, `embeddings` that are not a list.
+
     Example:
 
     >>> import numpy as np

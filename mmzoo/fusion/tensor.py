@@ -44,6 +44,12 @@ class TensorFusion(FusionLayer):
     Output shape:
         `(batch, dim)`.
 
+    Raises:
+        ValueError: `projection_dim` or `dim` is not a positive
+            integer, `dropout` is not in [0, 1), or (at build) the outer product
+            exceeds 1,000,000 features; at call time, `embeddings` that are not a list of `(batch, d_i)` embeddings (at least one),
+            or a `mask` that is not `(batch, M)`.
+
     Example:
 
     >>> import numpy as np
@@ -133,6 +139,10 @@ class LowRankFusion(FusionLayer):
 
     Output shape:
         `(batch, dim)`.
+
+    Raises:
+        ValueError: `rank` or `dim` is not a positive integer; at call time, `embeddings` that are not a list of `(batch, d_i)` embeddings (at least one),
+            or a `mask` that is not `(batch, M)`.
 
     Example:
 
