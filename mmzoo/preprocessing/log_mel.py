@@ -79,6 +79,11 @@ class LogMelSpectrogram(keras.layers.Layer):
         `frames = 1 + num_samples // hop_length` when `center=True`, else
         `1 + (num_samples - n_fft) // hop_length`.
 
+    Raises:
+        ValueError: an argument out of range (e.g. `fmax` above `sample_rate / 2`,
+            `win_length > n_fft`, an unknown `window`); at build, a fixed input
+            shorter than the padding or window needs, or not of rank 1 or 2.
+
     Example:
 
     >>> import numpy as np

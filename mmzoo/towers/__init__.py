@@ -23,7 +23,21 @@ TOWERS = Registry("tower")
 
 
 def get_tower(modality, family):
-    """Returns the builder for `family` of `modality`; errors list the valid names."""
+    """Returns the tower builder registered as `"<modality>/<family>"`.
+
+    Args:
+        modality: `"image"`, `"text"` or `"audio"`.
+        family: the tower family, e.g. `"conv"` (see `list_towers()`).
+
+    Returns:
+        A function `build(input_shape, name=modality, **options)` -> `keras.Model`.
+
+    Raises:
+        ValueError: an unknown modality or family; the message lists the valid ones.
+
+    >>> get_tower("text", "cnn")((12,), vocab_size=50).output["embedding"].shape
+    (None, 128)
+    """
     if modality not in MODALITIES:
         raise ValueError(
             f"Unknown modality {modality!r}. Valid modalities: {', '.join(MODALITIES)}. "
@@ -40,7 +54,17 @@ def get_tower(modality, family):
 
 
 def list_towers(pattern=None):
-    """Names of the registered towers, e.g. `["audio/lenet", ..., "text/transformer"]`."""
+    """Sorted names of the registered towers, e.g. `"audio/lenet"`.
+
+    Args:
+        pattern: optional shell-style filter, e.g. `"image/*"`.
+
+    Returns:
+        A sorted list of `"<modality>/<family>"` names.
+
+    >>> list_towers("image/*")
+    ['image/conv', 'image/lenet', 'image/resnet']
+    """
     return TOWERS.names(pattern)
 
 

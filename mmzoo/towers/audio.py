@@ -99,6 +99,11 @@ def build_log_mel_conv(
         A `keras.Model` with outputs `embedding` and `sequence`
         `(batch, frames', mels' * filters[-1])`.
 
+    Raises:
+        ValueError: an option out of range or of the wrong type, or an `input_shape`
+            of the wrong rank or too small for the tower; the message names the
+            argument and the value received.
+
     >>> build_log_mel_conv((8000,), embedding_dim=None).output["embedding"].shape
     (None, 128)
     """
@@ -157,6 +162,11 @@ def build_waveform_conv(
         A `keras.Model` with outputs `embedding` and `sequence`
         `(batch, frames, bottleneck_dim)`, `frames = 1 + (num_samples - kernel_size) //
         (kernel_size // 2)`.
+
+    Raises:
+        ValueError: an option out of range or of the wrong type, or an `input_shape`
+            of the wrong rank or too small for the tower; the message names the
+            argument and the value received.
 
     >>> build_waveform_conv((800,), num_blocks=2).output["sequence"].shape
     (None, 99, 64)
@@ -232,6 +242,11 @@ def build_lenet(
 
     Returns:
         A `keras.Model` with outputs `embedding` and `sequence`.
+
+    Raises:
+        ValueError: an option out of range or of the wrong type, or an `input_shape`
+            of the wrong rank or too small for the tower; the message names the
+            argument and the value received.
 
     >>> build_lenet((8000,)).output["embedding"].shape
     (None, 192)

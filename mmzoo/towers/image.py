@@ -86,6 +86,11 @@ def build_conv(
         A `keras.Model` with outputs `embedding` `(batch, dim)` and `sequence`
         `(batch, H' * W', filters[-1])`, the last feature map.
 
+    Raises:
+        ValueError: an option out of range or of the wrong type, or an `input_shape`
+            of the wrong rank or too small for the tower; the message names the
+            argument and the value received.
+
     >>> build_conv((16, 16, 3), filters=(4,), embedding_dim=None).output["sequence"].shape
     (None, 64, 4)
     """
@@ -120,6 +125,11 @@ def build_lenet(input_shape, name="image", channels=6, additional_layers=3, embe
     Returns:
         A `keras.Model` with outputs `embedding` and `sequence` (the last feature map).
 
+    Raises:
+        ValueError: an option out of range or of the wrong type, or an `input_shape`
+            of the wrong rank or too small for the tower; the message names the
+            argument and the value received.
+
     >>> build_lenet((28, 28, 1)).output["embedding"].shape
     (None, 48)
     """
@@ -140,6 +150,15 @@ class ResNetPreprocessing(keras.layers.Layer):
         mode: `"caffe"` (ResNet v1: RGB -> BGR, x 255, minus the ImageNet channel
             means; needs 3 channels) or `"tf"` (ResNet v2: scaled to [-1, 1]).
         **kwargs: standard `keras.layers.Layer` arguments.
+
+    Input shape:
+        `(batch, height, width, channels)` float images in [0, 1].
+
+    Output shape:
+        The same shape.
+
+    Raises:
+        ValueError: an unknown `mode`, or `"caffe"` on images without 3 channels.
 
     >>> import numpy as np
     >>> float(np.asarray(ResNetPreprocessing("tf")(np.ones((1, 2, 2, 3)))).max())
@@ -193,6 +212,11 @@ def build_resnet(input_shape, name="image", variant="resnet50", weights=None, em
 
     Returns:
         A `keras.Model` with outputs `embedding` and `sequence` (the last feature map).
+
+    Raises:
+        ValueError: an option out of range or of the wrong type, or an `input_shape`
+            of the wrong rank or too small for the tower; the message names the
+            argument and the value received.
 
     >>> build_resnet((32, 32, 3)).output["embedding"].shape
     (None, 2048)
