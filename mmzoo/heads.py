@@ -11,6 +11,43 @@ import keras
 
 HEAD_KINDS = ("multiclass", "binary", "multilabel", "regression")
 
+#: The metrics each head kind reports (besides `"loss"`), its main metric first: the
+#: names of its `default_metrics()` and of their values in Keras' logs.
+METRICS = {
+    "multiclass": ("accuracy",),
+    "binary": ("accuracy", "auc"),
+    "multilabel": ("accuracy", "auc"),
+    "regression": ("mae", "rmse"),
+}
+
+#: `"max"` where a larger value is better, `"min"` where a smaller one is.
+METRIC_MODES = {"loss": "min", "accuracy": "max", "auc": "max", "mae": "min", "rmse": "min"}
+
+#: What the best checkpoint is chosen by, per head kind (as a validation log key).
+_MONITORS = {"regression": "val_loss"}
+
+
+def metric_mode(name):
+    """`"max"` if a larger value of the logged metric `name` is better, else `"min"`.
+
+    Args:
+        name: a key of Keras' logs, e.g. `"val_accuracy"`, `"loss"`, `"val_rmse"`.
+            Names outside `METRIC_MODES` count as losses or errors (`"min"`) when
+            they contain "loss", "error", "mae", "mse" or "rmse", else as scores.
+
+    Returns:
+        `"max"` or `"min"`.
+
+    >>> metric_mode("val_accuracy"), metric_mode("val_loss"), metric_mode("mae")
+    ('max', 'min', 'min')
+    """
+    base = name[len("val_"):] if name.startswith("val_") else name
+    if base in METRIC_MODES:
+        return METRIC_MODES[base]
+    if any(word in base for word in ("loss", "error", "mae", "mse", "rmse")):
+        return "min"
+    return "max"
+
 _ACTIVATIONS = {
     "multiclass": "softmax",
     "binary": "sigmoid",
@@ -36,6 +73,19 @@ class TaskHead(keras.layers.Layer):
 
     Input shape: `(batch, dim)`.
     Output shape: `(batch, num_outputs)`.
+
+    Raises:
+        ValueError: an unknown `kind`, a `num_outputs` that does not fit it (binary:
+            exactly 1, multiclass: at least 2), `hidden_units` that are not positive
+            integers, `dropout` outside [0, 1), or `class_names` that are not
+            `num_outputs` (binary: 2) distinct names.
+
+    Its metrics (`metric_names()`, `main_metric`, `default_monitor`) are the one
+    record of what each kind reports:
+
+    >>> head = TaskHead("binary", num_outputs=1)
+    >>> head.metric_names(), head.main_metric, head.default_monitor
+    (('loss', 'accuracy', 'auc'), 'accuracy', 'val_accuracy')
     """
 
     def __init__(
@@ -122,20 +172,51 @@ class TaskHead(keras.layers.Layer):
         }[self.kind]
 
     def default_metrics(self):
-        """The metrics reported by default for this head."""
-        if self.kind == "multiclass":
-            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        if self.kind == "binary":
-            return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
-        if self.kind == "multilabel":
-            return [
-                keras.metrics.BinaryAccuracy(name="accuracy"),
-                keras.metrics.AUC(name="auc", multi_label=True, num_labels=self.num_outputs),
-            ]
-        return [
-            keras.metrics.MeanAbsoluteError(name="mae"),
-            keras.metrics.RootMeanSquaredError(name="rmse"),
-        ]
+        """The metrics reported by default for this head, named as in `METRICS`."""
+        return [self._metric(name) for name in METRICS[self.kind]]
+
+    def _metric(self, name):
+        if name == "accuracy" and self.kind == "multiclass":
+            return keras.metrics.SparseCategoricalAccuracy(name=name)
+        if name == "accuracy":
+            return keras.metrics.BinaryAccuracy(name=name)
+        if name == "auc" and self.kind == "multilabel":
+            return keras.metrics.AUC(name=name, multi_label=True, num_labels=self.num_outputs)
+        if name == "auc":
+            return keras.metrics.AUC(name=name)
+        if name == "mae":
+            return keras.metrics.MeanAbsoluteError(name=name)
+        return keras.metrics.RootMeanSquaredError(name=name)
+
+    def metric_names(self, validation=False):
+        """The names this head's loss and metrics have in Keras' logs, `"loss"` first.
+
+        Args:
+            validation: also list the `"val_"` names, before the training ones.
+
+        Returns:
+            A tuple of strings, e.g. `("loss", "accuracy")` for a multiclass head.
+
+        >>> TaskHead("regression", num_outputs=1).metric_names(validation=True)
+        ('val_loss', 'val_mae', 'val_rmse', 'loss', 'mae', 'rmse')
+        """
+        names = ("loss", *METRICS[self.kind])
+        if validation:
+            return tuple(f"val_{name}" for name in names) + names
+        return names
+
+    @property
+    def main_metric(self):
+        """The metric results are reported by: `"accuracy"`, or `"mae"` for regression."""
+        return METRICS[self.kind][0]
+
+    @property
+    def default_monitor(self):
+        """The log key the best checkpoint is chosen by when the config says `"auto"`.
+
+        `"val_accuracy"`, or `"val_loss"` for regression.
+        """
+        return _MONITORS.get(self.kind, f"val_{self.main_metric}")
 
     def get_config(self):
         config = super().get_config()

@@ -82,6 +82,15 @@ BAD_CONFIGS = [
     ({"text": {"tokenizer": "bpe"}}, "text.tokenizer", "vectorization"),
     ({"text": {"max_tokens": 5000}}, "text.max_tokens", "vocab_size (1000)"),
     ({"evaluation": {"baselines": "high"}}, "evaluation.baselines", "mapping"),
+    # Checked by the fusion layer, TaskHead and modality_of, re-raised with the key.
+    ({"model": {"fusion_options": {"dim": -1}}}, "model.fusion_options.dim", "positive integer"),
+    ({"model": {"fusion": "cross_attention", "fusion_options": {"num_heads": 3}}},
+     "model.fusion_options.num_heads", "divisible by `num_heads`"),
+    ({"model": {"head_options": {"dropout": 2}}}, "model.head_options.dropout", "[0, 1)"),
+    ({"model": {"inputs": {"image": {"modality": "video"}}}}, "model.inputs.image.modality",
+     "Received: modality='video'"),
+    ({"model": {"head": "regression"}, "training": {"monitor": "val_accuracy"}},
+     "training.monitor", "val_mae"),
 ]
 
 
@@ -191,3 +200,45 @@ def test_demo_config_is_valid_and_quotes_the_recorded_baselines():
     recorded = json.loads((repo / "benchmarks" / "results" / "embedded_baselines.json")
                           .read_text())["test_accuracy"]
     assert config["evaluation"]["baselines"] == {m: recorded[m] for m in ("image", "text", "audio")}
+
+
+@pytest.mark.parametrize("spec, key, fragment", [
+    ({"image": {"filters": [0]}}, "model.inputs.image.filters",
+     "model.inputs.image.filters: `filters` must be a non-empty list"),
+    ({"text": {"units": 0}}, "model.inputs.text.units", "Received: units=0"),
+])
+def test_tower_builders_check_their_options_under_the_config_key(spec, key, fragment):
+    from mmzoo.config import check_model_builds
+
+    kwargs = resolve_model(load_config({"model": {"inputs": spec}}))
+    with pytest.raises(ConfigError) as info:
+        check_model_builds(kwargs)
+    assert info.value.key == key and fragment in str(info.value)
+
+
+def test_choices_and_metric_names_come_from_their_owners():
+    from mmzoo.config import STRATEGY_KINDS, TOKENIZERS
+    from mmzoo.heads import TaskHead
+    from mmzoo.preprocessing.text import TOKENIZER_KINDS
+    from mmzoo.training import strategy
+
+    assert STRATEGY_KINDS is strategy.STRATEGY_KINDS
+    assert set(TOKENIZERS) < set(TOKENIZER_KINDS)
+    config = load_config({"model": {"head": "binary"}, "training": {"monitor": "val_auc"}})
+    assert config["training"]["monitor"] == "val_auc"
+    head = TaskHead("binary", num_outputs=1)
+    assert [m.name for m in head.default_metrics()] == list(head.metric_names()[1:])
+
+
+def test_loading_a_config_starts_no_tensorflow_runtime():
+    """`distribution.cpu_devices` can only be set before TensorFlow's runtime starts."""
+    import subprocess
+    import sys
+
+    code = (
+        "from tensorflow.python.eager import context\n"
+        "from mmzoo.config import load_config\n"
+        "load_config({'model': {'fusion': 'tensor', 'head_options': {'dropout': 0.5}}})\n"
+        "assert not context.context()._initialized\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
