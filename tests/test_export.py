@@ -60,10 +60,12 @@ def loaded(exported):
 @pytest.fixture(scope="module")
 def pipeline_predictions(model, tokenizer):
     """The training pipeline (mmzoo.training.inputs.eval_dataset) + model.predict."""
+    from mmzoo.preprocessing.preprocessor import Preprocessor
     from mmzoo.training.inputs import eval_dataset
 
     examples = embedded.load("test", num_examples=NUM_TEST)
-    dataset = eval_dataset(examples, model.modalities, {"text": tokenizer}, batch_size=64)
+    preprocessor = Preprocessor({**model.preprocessor.layers, "text": tokenizer})
+    dataset = eval_dataset(examples, preprocessor, batch_size=64)
     return model.predict(dataset, verbose=0)
 
 
@@ -305,7 +307,7 @@ def test_model_card(exported):
     for name, digest in card["files"].items():
         assert model_card.sha256(path / name) == digest
     assert {"saved_model.pb", "model.keras", "model.tflite", "parity_examples.npz",
-            "preprocessing.json"} <= set(card["files"])
+            "preprocessor.json"} <= set(card["files"])
     errors = card["parity"]["max_abs_error"]
     assert set(errors) == {"saved_model", "saved_model_preprocessed", "keras", "litert"}
     assert max(errors.values()) <= ATOL
@@ -354,9 +356,9 @@ def test_verify_cli(exported, tmp_path, capsys):
     shutil.copytree(exported[0], path)
     assert main(["verify", str(path), "--hashes-only"]) == 0
     assert "files match model_card.json" in capsys.readouterr().out
-    (path / "preprocessing.json").write_text("{}")
+    (path / "preprocessor.json").write_text("{}")
     assert main(["verify", str(path), "--hashes-only"]) == 1
-    assert "changed: preprocessing.json" in capsys.readouterr().err
+    assert "changed: preprocessor.json" in capsys.readouterr().err
     assert main(["verify", str(tmp_path / "nothing")]) == 2
 
 

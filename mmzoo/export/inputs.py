@@ -175,7 +175,11 @@ def _kind_of(name, layer):
 
 
 def _text_input(model, name, shape, layer, model_spec):
-    if layer is None or layer.vocabulary_size is None:
+    try:
+        ready = layer is not None and layer._check_ready() is None
+    except ValueError:
+        ready = False
+    if not ready:
         raise ValueError(
             f"Text input {name!r} needs its tokenizer, adapted on the training texts: "
             f"call model.preprocessor.adapt(...) or pass preprocessor={{{name!r}: "
@@ -189,7 +193,6 @@ def _text_input(model, name, shape, layer, model_spec):
             f"ids but the model takes shape {shape}. "
             f"Received: preprocessor[{name!r}] with sequence_length={layer.sequence_length}"
         )
-    layer._check_ready()
     vocab_size = _embedding_input_dim(model, name)
     if vocab_size is not None and layer.vocabulary_size > vocab_size:
         raise ValueError(
