@@ -68,6 +68,13 @@ class MultimodalModel(keras.Model):
         # Set outside Keras' attribute tracking: not a sublayer, no weights.
         self.__dict__["_mmzoo_preprocessor"] = preprocessor
 
+    def __dir__(self):
+        # `.keras` saving walks `dir(model)` for state to save; the preprocessor's whole
+        # state (vocabularies included) is in `get_config`, and an unadapted tokenizer
+        # has no state to save, so the walk must not reach it.
+        return [name for name in super().__dir__()
+                if name not in ("preprocessor", "_mmzoo_preprocessor")]
+
     def get_config(self):
         config = {**super().get_config(), "modalities": self.modalities}
         if self.preprocessor is not None:

@@ -7,14 +7,12 @@ A named dataset yields unbatched dicts (`image`, `text` as raw strings, `audio`,
   its `TextTokenizer`s, adapted on the **train split only** (lookups stay out of the
   model, which keeps XLA available);
 - keys the model does not take are dropped;
-- the training order is a function of `(seed, epoch)` only: epoch `e` is the train
-  split shuffled with the seed `seed * 1_000_003 + e`, so a run resumed at epoch `e`
-  after a crash (`BackupAndRestore` restarts the interrupted epoch from its first
-  batch) sees exactly the batches an uninterrupted run sees. The training dataset is
-  the concatenation of the epochs `initial_epoch .. epochs - 1`, each shuffled with
-  its own Python-int seed (a tensor seed inside `flat_map` trips over TensorFlow's
-  global-seed handling when the seed is 0), fed with an explicit `steps_per_epoch`:
-  Keras keeps one iterator across epochs then;
+- shuffling, sharding and batching are `mmzoo.data.pipeline.finish_pipeline`'s, the
+  one pipeline of every source, with its one seeding rule: epoch `e` is the train
+  split shuffled with `epoch_seed(seed, e)`, so a run resumed at epoch `e` after a
+  crash sees exactly the batches an uninterrupted run sees. The training dataset
+  holds the epochs `initial_epoch .. epochs - 1` back to back, fed with an explicit
+  `steps_per_epoch` (Keras keeps one iterator across epochs then);
 - every epoch has `steps_per_epoch` full batches (`drop_remainder`, static shapes);
 - with a distribution strategy, each worker reads its own shard
   (`distribute_datasets_from_function`) in batches of the per-replica size, and the
@@ -37,11 +35,9 @@ A named dataset yields unbatched dicts (`image`, `text` as raw strings, `audio`,
 import tensorflow as tf
 
 from mmzoo.checks import check_positive_int
-from mmzoo.data.pipeline import prefetched
+from mmzoo.data.pipeline import DEFAULT_SHUFFLE_BUFFER, finish_pipeline
 
 AUTOTUNE = tf.data.AUTOTUNE
-_EPOCH_PRIME = 1_000_003
-DEFAULT_SHUFFLE_BUFFER = 10_000
 
 
 def load_splits(name, options=None, data_dir=None, seed=0, splits=("train", "validation", "test"),
@@ -88,17 +84,10 @@ def to_pairs(examples, input_names, label_key="label"):
     )
 
 
-def _preprocessed(dataset, preprocessor):
-    """Batches of raw features mapped through the preprocessor (text tokenized)."""
-    if not preprocessor.tokenizers:
-        return dataset  # images and waveforms of the datasets are model tensors already
-    return dataset.map(lambda features, label: (preprocessor(features), label),
-                       num_parallel_calls=AUTOTUNE, deterministic=True)
-
-
-def epoch_seed(seed, epoch):
-    """The shuffle seed of `epoch` (works on ints and int64 tensors)."""
-    return seed * _EPOCH_PRIME + epoch
+def _preprocess(preprocessor):
+    """The batch map of the pipelines: None when nothing needs preprocessing (the
+    datasets' images and waveforms are model tensors already; text is not)."""
+    return preprocessor if preprocessor.tokenizers else None
 
 
 def train_dataset(
@@ -147,28 +136,14 @@ def train_dataset(
             f"batch ({batch_size * batches_per_step}): lower training.batch_size. "
             f"Received: training.batch_size={batch_size}"
         )
-    buffer = shuffle_buffer or min(size, DEFAULT_SHUFFLE_BUFFER)
-    take = steps_per_epoch * batches_per_step
-
-    def one_epoch(epoch):
-        shuffled = pairs.shuffle(buffer, seed=epoch_seed(seed, epoch),
-                                 reshuffle_each_iteration=False)
-        return shuffled.batch(batch_size, drop_remainder=True).take(take)
-
-    if initial_epoch >= epochs:  # a resumed run that had finished its epochs
-        return pairs.batch(batch_size, drop_remainder=True).take(0), steps_per_epoch
-    dataset = concatenate([one_epoch(epoch) for epoch in range(initial_epoch, epochs)])
-    return prefetched(_preprocessed(dataset, preprocessor)), steps_per_epoch
-
-
-def concatenate(datasets):
-    """One dataset reading `datasets` in order; a balanced tree of `concatenate`
-    (depth log2(n)), and each part's iterator is released once it is exhausted."""
-    datasets = list(datasets)
-    while len(datasets) > 1:
-        pairs = [a.concatenate(b) for a, b in zip(datasets[0::2], datasets[1::2])]
-        datasets = pairs + ([datasets[-1]] if len(datasets) % 2 else [])
-    return datasets[0]
+    dataset = finish_pipeline(
+        pairs, batch_size, shuffle=True, seed=seed,
+        shuffle_buffer=shuffle_buffer or min(size, DEFAULT_SHUFFLE_BUFFER),
+        drop_remainder=True, preprocess=_preprocess(preprocessor),
+        initial_epoch=initial_epoch, epochs=epochs,
+        steps_per_epoch=steps_per_epoch * batches_per_step,
+    )
+    return dataset, steps_per_epoch
 
 
 def eval_dataset(examples, preprocessor, batch_size, modality_mask=None):
@@ -181,14 +156,14 @@ def eval_dataset(examples, preprocessor, batch_size, modality_mask=None):
         modality_mask: optional list of 0/1 per modality, added as the
             `modality_mask` input of every example (e.g. `[1, 0, 0]`: image only).
     """
-    pairs = to_pairs(examples, preprocessor.input_names).cache()
-    dataset = _preprocessed(pairs.batch(batch_size), preprocessor)
+    dataset = finish_pipeline(to_pairs(examples, preprocessor.input_names), batch_size,
+                              shuffle=False, cache=True, preprocess=_preprocess(preprocessor))
     if modality_mask is not None:
         dataset = dataset.map(lambda x, y: (with_mask(x, modality_mask), y))
     options = tf.data.Options()
     # Every worker evaluates the whole split; the metrics' mean is unchanged.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return prefetched(dataset.with_options(options))
+    return dataset.with_options(options)
 
 
 def calibration_dataset(examples, preprocessor, batch_size, seed, count):
