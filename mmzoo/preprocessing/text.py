@@ -22,75 +22,30 @@ import base64
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-# Plain graph code (tf.cond / tf.while_loop, no Python control flow on tensors): keeps
-# AutoGraph from rewriting it, which is slow and changes nothing, inside Dataset.map.
-_graph_code = tf.autograph.experimental.do_not_convert
+from mmzoo.preprocessing.sentencepiece_model import sentencepiece_pieces
+from mmzoo.preprocessing.vocabulary import (
+    PAD_TOKEN,
+    UNK_TOKEN,
+    learn_wordpiece_vocabulary,
+    read_vocabulary,
+    standardize_text,
+    string_dataset,
+    with_special_tokens,
+)
 
 TOKENIZER_KINDS = ("vectorization", "wordpiece", "sentencepiece")
-PAD_TOKEN = "[PAD]"
-UNK_TOKEN = "[UNK]"
-_SPECIAL_TOKENS = ("", PAD_TOKEN, UNK_TOKEN)
-_STRIP = r"[\p{P}\p{S}]"  # Unicode punctuation and symbols (all of ASCII's included)
 
-
-@_graph_code
-def standardize_text(texts):
-    """Lower-cases (Unicode-aware), removes punctuation and symbols, collapses spaces.
-
-    The same standardization for every tokenizer kind and for vocabulary learning.
-
-    Args:
-        texts: `tf.string` tensor of any shape.
-
-    Returns:
-        `tf.string` tensor of the same shape.
-    """
-    texts = tf.strings.lower(texts, encoding="utf-8")
-    texts = tf.strings.regex_replace(texts, _STRIP, "")
-    texts = tf.strings.regex_replace(texts, r"\s+", " ")
-    return tf.strings.strip(texts)
-
-
-def learn_wordpiece_vocabulary(texts, vocab_size, standardize=True, learn_params=None):
-    """Learns a WordPiece vocabulary from training texts.
-
-    Uses `tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset` on the
-    standardized texts (so it splits words on whitespace and punctuation as
-    `TextTokenizer(kind="wordpiece")` does).
-
-    Args:
-        texts: list/array of strings or a `tf.data.Dataset` of strings (batched or
-            not): the training split only.
-        vocab_size: target vocabulary size, "[PAD]" and "[UNK]" included. The
-            learner always keeps every character of the corpus and its "##" suffix
-            form, so a tiny corpus can give a few more tokens than this.
-        standardize: apply `standardize_text` first (as the tokenizer does).
-        learn_params: optional dict of extra arguments for the learner
-            (`wordpiece_tokenizer_learner_lib.learn`); `lower_thresh` defaults to 1
-            here so small corpora still fill the vocabulary.
-
-    Returns:
-        list of tokens with "[PAD]" at index 0 and "[UNK]" at index 1.
-    """
-    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
-
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
-        raise ValueError(f"`vocab_size` must be an int >= 3. Received: vocab_size={vocab_size!r}")
-    dataset = _string_dataset(texts, "texts")
-    if standardize:
-        dataset = dataset.map(standardize_text)
-    params = {"lower_thresh": 1, **(learn_params or {})}
-    vocabulary = bert_vocab_from_dataset.bert_vocab_from_dataset(
-        dataset,
-        vocab_size=vocab_size,
-        reserved_tokens=[PAD_TOKEN, UNK_TOKEN],
-        bert_tokenizer_params={"lower_case": False},
-        learn_params=params,
-    )
-    return _with_special_tokens(vocabulary)
+# Re-exported: `standardize_text` and `learn_wordpiece_vocabulary` are imported from here.
+__all__ = [
+    "PAD_TOKEN",
+    "TOKENIZER_KINDS",
+    "UNK_TOKEN",
+    "TextTokenizer",
+    "learn_wordpiece_vocabulary",
+    "standardize_text",
+]
 
 
 @keras.saving.register_keras_serializable(package="mmzoo")
@@ -217,7 +172,7 @@ class TextTokenizer(keras.layers.Layer):
                 "kind='sentencepiece' takes its vocabulary from its model. "
                 f"Received: vocabulary of type {type(vocabulary).__name__}"
             )
-        tokens = _with_special_tokens(_read_vocabulary(vocabulary))
+        tokens = with_special_tokens(read_vocabulary(vocabulary))
         if self.kind == "vectorization":
             self._vectorizer.set_vocabulary(tokens[2:])
         else:
@@ -247,7 +202,7 @@ class TextTokenizer(keras.layers.Layer):
                 "standardized training texts and pass it as `sentencepiece_model`. "
                 f"Received: kind={self.kind!r}"
             )
-        dataset = _string_dataset(data, "data", batch_size)
+        dataset = string_dataset(data, "data", batch_size)
         if self.kind == "wordpiece":
             texts = dataset.take(steps) if steps is not None else dataset
             self.set_vocabulary(
@@ -369,7 +324,7 @@ class TextTokenizer(keras.layers.Layer):
                 f"Received: sentencepiece_model of type {type(model).__name__}"
             )
         model = bytes(model)
-        pieces, unknown = _sentencepiece_pieces(model)
+        pieces, unknown = sentencepiece_pieces(model)
         self._sentencepiece_model = model
         self._unknown_piece = unknown
         self._tokenizer = tf_text.SentencepieceTokenizer(model=model, out_type=tf.int32)
@@ -381,131 +336,3 @@ class TextTokenizer(keras.layers.Layer):
         # above it: 0 stays free for padding and no id is left unused.
         unknown = self._unknown_piece
         return tf.where(ids == unknown, 1, tf.where(ids < unknown, ids + 2, ids + 1))
-
-
-def _with_special_tokens(tokens):
-    tokens = [t for t in tokens if t not in _SPECIAL_TOKENS]
-    seen = set()
-    duplicates = sorted({t for t in tokens if t in seen or seen.add(t)})
-    if duplicates:
-        raise ValueError(
-            f"`vocabulary` holds duplicate tokens: {duplicates[:10]}. "
-            f"Received: vocabulary with {len(tokens)} tokens"
-        )
-    return [PAD_TOKEN, UNK_TOKEN] + tokens
-
-
-def _read_vocabulary(vocabulary):
-    if isinstance(vocabulary, (str, os.PathLike)):
-        path = os.fspath(vocabulary)
-        if not os.path.isfile(path):
-            raise ValueError(f"Vocabulary file not found: {path!r}. Received: vocabulary={path!r}")
-        with open(path, encoding="utf-8") as f:
-            return [line.rstrip("\r\n") for line in f if line.rstrip("\r\n")]
-    if isinstance(vocabulary, np.ndarray):
-        vocabulary = vocabulary.tolist()
-    if not isinstance(vocabulary, (list, tuple)) or not all(
-        isinstance(t, (str, bytes)) for t in vocabulary
-    ):
-        raise ValueError(
-            "`vocabulary` must be a list of strings or a vocabulary file path. "
-            f"Received: vocabulary of type {type(vocabulary).__name__}"
-        )
-    return [t.decode("utf-8") if isinstance(t, bytes) else t for t in vocabulary]
-
-
-def _string_dataset(data, arg, batch_size=256):
-    """A dataset of rank-1 string batches from a list/array or a dataset of strings."""
-    if isinstance(data, tf.data.Dataset):
-        spec = data.element_spec
-        if not isinstance(spec, tf.TensorSpec) or spec.dtype != tf.string:
-            raise ValueError(
-                f"`{arg}` must be a dataset of strings. Received: {arg} with element_spec={spec}"
-            )
-        if spec.shape.rank == 0:
-            return data.batch(batch_size)
-        return data.map(lambda x: tf.reshape(x, [-1]))
-    if isinstance(data, (str, bytes)):
-        raise ValueError(
-            f"`{arg}` must be a list of strings, not one string. Received: {arg}={data!r:.60}"
-        )
-    if isinstance(data, np.ndarray):
-        data = data.reshape(-1).tolist()
-    if (
-        not isinstance(data, (list, tuple))
-        or not data
-        or not all(isinstance(t, (str, bytes)) for t in data)
-    ):
-        raise ValueError(
-            f"`{arg}` must be a non-empty list of strings or a tf.data.Dataset of strings. "
-            f"Received: {arg} of type {type(data).__name__}"
-        )
-    return tf.data.Dataset.from_tensor_slices(tf.constant(list(data), tf.string)).batch(batch_size)
-
-
-def _read_varint(buffer, position):
-    result = shift = 0
-    while True:
-        byte = buffer[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, position
-        shift += 7
-
-
-def _protobuf_fields(buffer):
-    """(field number, wire type, value) of a serialized protobuf message."""
-    position = 0
-    while position < len(buffer):
-        key, position = _read_varint(buffer, position)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, position = _read_varint(buffer, position)
-        elif wire == 1:
-            value, position = buffer[position : position + 8], position + 8
-        elif wire == 2:
-            size, position = _read_varint(buffer, position)
-            value, position = buffer[position : position + size], position + size
-        elif wire == 5:
-            value, position = buffer[position : position + 4], position + 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        if position > len(buffer):
-            raise ValueError("truncated message")
-        yield field, wire, value
-
-
-def _sentencepiece_pieces(model):
-    """The pieces of a SentencePiece ModelProto and the index of its unknown piece.
-
-    Reads the protobuf wire format directly (ModelProto.pieces is field 1; in each
-    piece, `piece` is field 1 and `type` field 3, UNKNOWN = 2), so no `sentencepiece`
-    package is needed at run time.
-    """
-    try:
-        pieces, unknown = [], []
-        for field, wire, value in _protobuf_fields(model):
-            if field != 1 or wire != 2:
-                continue
-            text, kind = "", 1
-            for sub_field, sub_wire, sub_value in _protobuf_fields(value):
-                if sub_field == 1 and sub_wire == 2:
-                    text = sub_value.decode("utf-8")
-                elif sub_field == 3 and sub_wire == 0:
-                    kind = sub_value
-            if kind == 2:
-                unknown.append(len(pieces))
-            pieces.append(text)
-    except (ValueError, IndexError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"`sentencepiece_model` is not a SentencePiece model ({error}). "
-            f"Received: sentencepiece_model of {len(model)} bytes"
-        ) from None
-    if len(unknown) != 1:
-        raise ValueError(
-            "`sentencepiece_model` is not a SentencePiece model (it needs exactly one "
-            f"unknown piece, found {len(unknown)}). Received: sentencepiece_model of "
-            f"{len(model)} bytes"
-        )
-    return pieces, unknown[0]
