@@ -25,7 +25,7 @@ image sizes, audio rates and lengths). Folders written before it existed hold a
 import json
 import pathlib
 
-from mmzoo.io import atomic_write_json
+from mmzoo.io import atomic_write_json, read_format_json
 
 KERAS_FILE = "model.keras"
 PREPROCESSOR_FILE = "preprocessor.json"
@@ -121,12 +121,7 @@ def load_preprocessor(path):
             f"No preprocessor at {folder}: runs and exports of `mmzoo train` hold "
             f"{PREPROCESSOR_FILE} beside the model. Received: path={str(path)!r}"
         )
-    content = json.loads(file.read_text(encoding="utf-8"))
-    if content.get("format") != PREPROCESSOR_FORMAT:
-        raise ValueError(
-            f"{file} is not an mmzoo preprocessor (format {PREPROCESSOR_FORMAT!r}). "
-            f"Received: format={content.get('format')!r}"
-        )
+    content = read_format_json(file, PREPROCESSOR_FORMAT, "mmzoo preprocessor")
     return keras.saving.deserialize_keras_object(content["preprocessor"])
 
 

@@ -131,3 +131,35 @@ def _json_default(obj):
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def read_format_json(path, expected_format, what, error=ValueError):
+    """The JSON object in `path`, whose `"format"` must be `expected_format`.
+
+    Args:
+        path: the JSON file (a model card, a preprocessor file...).
+        expected_format: the `"format"` value the file must hold.
+        what: what the file is, for the error message (e.g. "mmzoo model card").
+        error: the exception class raised on a wrong format.
+
+    Returns:
+        The decoded dict.
+
+    Raises:
+        `error`: the file's `"format"` differs.
+
+    >>> import tempfile, pathlib
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "x.json"
+    >>> atomic_write_json(file, {"format": "other/1"})
+    >>> read_format_json(file, "mine/1", "mmzoo file")
+    Traceback (most recent call last):
+    ...
+    ValueError: ... is not an mmzoo file (format 'mine/1'). Received: format='other/1'
+    """
+    content = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    if not isinstance(content, dict) or content.get("format") != expected_format:
+        received = content.get("format") if isinstance(content, dict) else type(content).__name__
+        raise error(
+            f"{path} is not an {what} (format {expected_format!r}). Received: format={received!r}"
+        )
+    return content

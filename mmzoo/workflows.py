@@ -17,12 +17,8 @@ def train(config=None, overrides=(), fresh=False, log=print):
     """Trains, tests and exports a model as `config` describes.
 
     Args:
-        config: a YAML file path, a config dict or None (all defaults: the default
-            preset on the embedded dataset); see `mmzoo.config`.
-        overrides: dotted overrides such as `["training.epochs=3"]` or a dict.
-        fresh: ignore (delete) a backup left by an interrupted run of the same name
-            instead of resuming from it.
-        log: function printing one line (None: silent).
+        config, overrides, fresh, log: as for `mmzoo.training.run.train` (a YAML
+            path or dict, dotted overrides, start afresh, the line printer).
 
     Returns:
         The run's result dict (see `mmzoo.training.run.train`); `export_dir` is the

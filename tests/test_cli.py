@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from testing import make_tiny_config
 
 from mmzoo.cli import main
 from mmzoo.datasets import embedded
@@ -17,29 +18,13 @@ from mmzoo.presets import PRESETS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
-TINY = {
-    "name": "cli",
-    "dataset": {"options": {"num_train": 96, "num_validation": 32, "num_test": 32}},
-    "model": {
-        "preset": None,
-        "inputs": {
-            "image": {"tower": "conv", "filters": [4], "embedding_dim": 8},
-            "text": {"tower": "cnn", "filters": 4, "embedding_size": 8, "embedding_dim": 8,
-                     "vocab_size": 200},
-            "audio": {"tower": "log_mel_conv", "filters": [4], "n_mels": 16, "embedding_dim": 8},
-        },
-        "fusion": "mean",
-    },
-    "training": {"epochs": 1, "batch_size": 32},
-}
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained by `mmzoo train`, and files to predict from."""
     tmp_path = tmp_path_factory.mktemp("cli")
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY))
+    config.write_text(yaml.safe_dump(make_tiny_config(
+        tmp_path, name="cli", model={"fusion": "mean"}, training={"epochs": 1})))
     status = main(["train", "--config", str(config), "--runs-dir", str(tmp_path / "runs"),
                    "--saved-models-dir", str(tmp_path / "saved_models"), "--quiet"])
     assert status == 0

@@ -37,3 +37,16 @@ def test_readme_notebook_examples_run():
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
     assert namespace["probabilities"].shape == (4, 10)
     assert namespace["weights"].shape == (4, 3)
+
+
+def test_readme_preprocessor_example_runs(tmp_path, monkeypatch):
+    """The "How it fits together" example: a model's own preprocessor, adapted, called
+    on raw text and exported with it."""
+    section = README.split("## How it fits together", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["tensors"]["text"].shape == (1, 16)
+    assert (tmp_path / "saved_models" / "mine" / "preprocessor.json").is_file()
+    assert mmzoo.verify(tmp_path / "saved_models" / "mine")["parity"]["saved_model"] < 1e-5

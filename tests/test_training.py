@@ -15,8 +15,12 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from testing import make_tiny_config as tiny_config
+
 import mmzoo
+from mmzoo import artifacts
 from mmzoo.io import atomic_directory, atomic_path, atomic_write_json
+from mmzoo.preprocessing.preprocessor import Preprocessor, read_example
 from mmzoo.training import inputs as pipeline
 from mmzoo.training.callbacks import (
     AtomicBackupAndRestore,
@@ -24,45 +28,12 @@ from mmzoo.training.callbacks import (
     HistoryCSV,
     ResumableEarlyStopping,
 )
-from mmzoo import artifacts
-from mmzoo.preprocessing.preprocessor import Preprocessor, read_example
 from mmzoo.training.evaluate import evaluate, predict
 
 EMBEDDED_SPECS = {"image": {"input_shape": (32, 32, 3)}, "text": {"input_shape": (4,)},
                   "audio": {"input_shape": (8000,)}}
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-# A small trimodal model that trains in seconds.
-TINY = {
-    "name": "tiny",
-    "dataset": {"options": {"num_train": 128, "num_validation": 32, "num_test": 32}},
-    "model": {
-        "preset": None,
-        "inputs": {
-            "image": {"tower": "conv", "filters": [4, 8], "embedding_dim": 8},
-            "text": {"tower": "cnn", "filters": 4, "embedding_size": 8, "embedding_dim": 8,
-                     "vocab_size": 200},
-            "audio": {"tower": "log_mel_conv", "filters": [4, 8], "n_mels": 16,
-                      "embedding_dim": 8},
-        },
-        "fusion": "concat",
-        "modality_dropout": 0.1,
-        "head_options": {"hidden_units": [16], "dropout": 0.1},
-    },
-    "training": {"epochs": 2, "batch_size": 32},
-    "output": {"verbose": 0},
-}
-
-
-def tiny_config(tmp_path, **sections):
-    config = json.loads(json.dumps(TINY))
-    for key, value in sections.items():
-        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    config["output"] = {**config["output"], "runs_dir": str(tmp_path / "runs"),
-                        "saved_models_dir": str(tmp_path / "saved_models")}
-    return config
-
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

@@ -2,7 +2,7 @@
 
 - `mmzoo.export(model_or_run, path, ...)` (this module is callable; the same as
   `mmzoo.export.export`): a model object, a training run or a saved model folder;
-- `mmzoo.export.export_model(model, path, preprocessors=..., ...)`: the core API;
+- `mmzoo.export.export_model(model, path, preprocessor=..., ...)`: the core API;
 - `mmzoo.export.verify(path)`: file hashes against the model card, then the stored
   parity examples through every exported format.
 
@@ -28,8 +28,9 @@ loads it without mmzoo:
 import sys
 import types
 
-from mmzoo.export.api import DEFAULT_FORMATS, FORMATS, export, export_model, verify
+from mmzoo.export.api import DEFAULT_FORMATS, FORMATS, export, export_model
 from mmzoo.export.card import VerificationError
+from mmzoo.export.verification import verify
 
 __all__ = ["DEFAULT_FORMATS", "FORMATS", "VerificationError", "export", "export_model", "verify"]
 

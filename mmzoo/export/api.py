@@ -29,6 +29,7 @@ from mmzoo import artifacts
 from mmzoo.export import card as model_card
 from mmzoo.export import litert, parity, saved_model
 from mmzoo.export.inputs import mask_columns, resolve_inputs
+from mmzoo.export.verification import check_parity
 from mmzoo.io import atomic_directory, atomic_write_bytes
 from mmzoo.model import MODALITY_MASK
 from mmzoo.preprocessing.preprocessor import Preprocessor
@@ -125,7 +126,7 @@ def export_model(model, path, preprocessor=None, class_names=None, metadata=None
             _write_extra(folder / name, content)
         artifacts.save_preprocessor(folder, resolved)
         parity.save_examples(folder / parity.FILENAME, raw, preprocessed, expected)
-        errors = _check_parity(folder, written, requires) if check else None
+        errors = check_parity(folder, written, requires) if check else None
         card = model_card.write_card(folder, model_card.build_card(
             name=model.name,
             task=head.kind,
@@ -183,83 +184,6 @@ def export(model_or_run, path, **kwargs):
         extra[artifacts.CONFIG_FILE] = (folder / artifacts.CONFIG_FILE).read_text(encoding="utf-8")
     extra.update(kwargs.pop("extra_files", None) or {})
     return export_model(model, path, extra_files=extra, **kwargs)
-
-
-def verify(path, parity_check=True, atol=parity.ATOL):
-    """Checks an exported model against its card: file hashes, then parity outputs.
-
-    Args:
-        path: the export folder.
-        parity_check: also run the stored parity examples through every exported
-            format (SavedModel raw and preprocessed signatures, `.keras`, LiteRT).
-        atol: largest absolute difference allowed.
-
-    Returns:
-        `{"path": ..., "files": n, "parity": {format: max abs error}}`.
-
-    Raises:
-        VerificationError: naming each changed/missing/extra file, or each format
-            whose outputs differ.
-        FileNotFoundError: no `model_card.json` at `path`.
-    """
-    folder = pathlib.Path(path)
-    card = model_card.read_card(folder)
-    count = model_card.check_files(folder, card)
-    errors = None
-    if parity_check and (folder / parity.FILENAME).is_file():
-        errors = _check_parity(folder, card.get("formats") or {}, card.get("requires") or [], atol)
-    return {"path": str(folder), "files": count, "parity": errors}
-
-
-# Parity ---------------------------------------------------------------------------------
-
-
-def _check_parity(folder, formats, requires, atol=parity.ATOL):
-    """Runs the stored examples through each format; raises if any differs."""
-    examples = parity.load_examples(folder / parity.FILENAME)
-    expected = examples["outputs"]
-    raw, preprocessed = examples["raw"], examples["preprocessed"]
-    errors = {}
-    if "saved_model" in formats:
-        import tensorflow as tf
-
-        if "tensorflow_text" in requires:
-            import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
-        loaded = tf.saved_model.load(str(folder))
-        key = "serving_masked" if MODALITY_MASK in raw else "serving_default"
-        signature = loaded.signatures[key]
-        out = signature(**parity.as_tensors(raw, _signature_specs(signature)))
-        errors["saved_model"] = parity.max_error(_main_output(out), expected)
-        signature = loaded.signatures["serving_preprocessed"]
-        out = signature(**parity.as_tensors(preprocessed, _signature_specs(signature)))
-        errors["saved_model_preprocessed"] = parity.max_error(_main_output(out), expected)
-    if "keras" in formats:
-        import keras
-
-        restored = keras.saving.load_model(folder / formats["keras"]["path"], safe_mode=True)
-        errors["keras"] = parity.max_error(restored.predict(preprocessed, verbose=0), expected)
-    if "litert" in formats and formats["litert"].get("ops") == "builtins":
-        info = formats["litert"]
-        runner = litert.interpreter(path=folder / info["path"])
-        out = litert.run(runner, preprocessed, info.get("batch_size"))
-        errors["litert"] = parity.max_error(_main_output(out), expected)
-    bad = {name: error for name, error in errors.items() if not error <= atol}
-    if bad:
-        raise model_card.VerificationError(
-            f"Parity check failed for {folder}: outputs differ from the stored ones by more "
-            f"than {atol}: " + ", ".join(f"{name} {error:.3g}" for name, error in bad.items())
-            + f". Received: max abs errors {errors}"
-        )
-    return errors
-
-
-def _signature_specs(signature):
-    return signature.structured_input_signature[1]
-
-
-def _main_output(outputs):
-    key = "values" if "values" in outputs else "probabilities"
-    return np.asarray(outputs[key])
 
 
 def _parity_inputs(examples, inputs, columns):

@@ -22,11 +22,10 @@ mmzoo.export.card.VerificationError: ...changed: weights.bin...
 
 import datetime
 import hashlib
-import json
 import pathlib
 import platform
 
-from mmzoo.io import atomic_write_json
+from mmzoo.io import atomic_write_json, read_format_json
 
 FILENAME = "model_card.json"
 FORMAT = "mmzoo.model_card/1"
@@ -124,12 +123,7 @@ def read_card(path):
             f"No {FILENAME} at {card_path}: not a model exported by mmzoo.export. "
             f"Received: path={str(path)!r}"
         )
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    if card.get("format") != FORMAT:
-        raise VerificationError(
-            f"{card_path} is not an mmzoo model card (format {FORMAT!r}). "
-            f"Received: format={card.get('format')!r}"
-        )
+    card = read_format_json(card_path, FORMAT, "mmzoo model card", VerificationError)
     return card
 
 

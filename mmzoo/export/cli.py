@@ -88,7 +88,7 @@ def run_export(args):
 
 def run_verify(args):
     """`mmzoo verify`: checks hashes and parity; returns 0, or 1 when a check fails."""
-    from mmzoo.export.api import verify
+    from mmzoo.export.verification import verify
     from mmzoo.export.card import VerificationError
 
     try:

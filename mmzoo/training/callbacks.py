@@ -40,6 +40,8 @@ import pathlib
 import keras
 import numpy as np
 
+from mmzoo.data.pipeline import epoch_seed
+from mmzoo.heads import metric_mode
 from mmzoo.io import atomic_path, atomic_write_json, atomic_write_text
 
 
@@ -116,17 +118,9 @@ class EpochSeeds(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
         for index, state in enumerate(states):
-            value = np.array([(self.seed * 1_000_003 + epoch) % 2**31, 7919 * (index + 1)],
+            value = np.array([epoch_seed(self.seed, epoch) % 2**31, 7919 * (index + 1)],
                              dtype=state.dtype)
             state.assign(value)
-
-
-def monitor_mode(monitor):
-    """`"max"` for accuracy-like metrics, `"min"` for losses and errors."""
-    name = monitor.split("val_", 1)[-1]
-    if any(word in name for word in ("loss", "error", "mae", "mse", "rmse")):
-        return "min"
-    return "max"
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -143,7 +137,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.path = pathlib.Path(path)
         self.info_path = self.path.with_name("best.json")
         self.monitor = monitor
-        self.mode = monitor_mode(monitor)
+        self.mode = metric_mode(monitor)
         self.write = write
         self.best = None
         self.best_epoch = None

@@ -20,11 +20,6 @@ from mmzoo.preprocessing.preprocessor import read_example
 from mmzoo.training import inputs as pipeline
 
 
-def metric_name(model):
-    """The name of the head's main metric: `"accuracy"` or `"mae"`."""
-    return "mae" if model.head.kind == "regression" else "accuracy"
-
-
 def evaluate_examples(model, examples, batch_size=64, per_modality=True, verbose=0):
     """Metrics of `model` on unbatched example dicts, all modalities and each alone.
 

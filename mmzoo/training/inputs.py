@@ -130,12 +130,8 @@ def train_dataset(
     size = count_examples(pairs)
     if steps_per_epoch is None:
         steps_per_epoch = size // (batch_size * batches_per_step)
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"The train split ({size} examples in this shard) is smaller than one global "
-            f"batch ({batch_size * batches_per_step}): lower training.batch_size. "
-            f"Received: training.batch_size={batch_size}"
-        )
+    _check_steps(steps_per_epoch, f"{size} examples in this shard",
+                 f"{batch_size * batches_per_step}", batch_size)
     dataset = finish_pipeline(
         pairs, batch_size, shuffle=True, seed=seed,
         shuffle_buffer=shuffle_buffer or min(size, DEFAULT_SHUFFLE_BUFFER),
@@ -144,6 +140,14 @@ def train_dataset(
         steps_per_epoch=steps_per_epoch * batches_per_step,
     )
     return dataset, steps_per_epoch
+
+
+def _check_steps(steps, split, global_batch, batch_size):
+    if steps < 1:
+        raise ValueError(
+            f"The train split ({split}) is smaller than one global batch ({global_batch}): "
+            f"lower training.batch_size. Received: training.batch_size={batch_size}"
+        )
 
 
 def eval_dataset(examples, preprocessor, batch_size, modality_mask=None):
@@ -202,12 +206,9 @@ def distributed_train_dataset(strategy, examples, preprocessor, batch_size, seed
     smallest_shard = size // pipelines
     local_replicas = max(1, replicas // pipelines)
     steps = smallest_shard // (batch_size * local_replicas)
-    if steps < 1:
-        raise ValueError(
-            f"The train split ({size} examples) is smaller than one global batch "
-            f"({batch_size * replicas} = {batch_size} per replica x {replicas} replicas): "
-            f"lower training.batch_size. Received: training.batch_size={batch_size}"
-        )
+    _check_steps(steps, f"{size} examples",
+                 f"{batch_size * replicas} = {batch_size} per replica x {replicas} replicas",
+                 batch_size)
 
     def dataset_fn(context):
         per_replica = context.get_per_replica_batch_size(batch_size * replicas)

@@ -34,6 +34,8 @@ import sys
 import time
 
 from mmzoo import artifacts
+from mmzoo.training import report
+from mmzoo.training.optimizers import make_optimizer
 from mmzoo.config import (
     ConfigError,
     dataset_info,
@@ -173,35 +175,8 @@ class _Run:
         return self.result
 
     def print_settings(self):
-        config, speed = self.config, self.speed
-        batch = config["training"]["batch_size"]
-        devices = _devices(self.strategy, self.kind)
-        self.log(f"mmzoo train: run {self.name!r} -> {self.run_dir}/ (export: {self.export_dir}/)")
-        self.log(
-            f"  strategy: {self.kind} ({self.replicas} replica(s) on {devices}; "
-            f"{self.num_workers} worker(s)); global batch {batch * self.replicas} = "
-            f"{batch} per replica x {self.replicas}"
-        )
-        reasons = speed["reasons"]
-        self.log(
-            f"  speed: mixed precision {speed['mixed_precision']}"
-            f"{_why(reasons, 'mixed_precision')}, XLA "
-            f"{ {True: 'on', False: 'off'}.get(speed['jit_compile'], speed['jit_compile']) }"
-            f"{_why(reasons, 'jit_compile')}, steps_per_execution "
-            f"{speed['steps_per_execution']}{_why(reasons, 'steps_per_execution')}"
-        )
-        training = config["training"]
-        model = config["model"]["preset"] or "custom model"
-        self.log(
-            f"  model: {model} ({self.model_kwargs['fusion']} fusion over "
-            f"{', '.join(self.model_kwargs['inputs'])}); dataset: {self.info.name} "
-            f"{config['dataset']['options'] or ''}".rstrip()
-        )
-        self.log(
-            f"  training: {training['epochs']} epochs, {training['optimizer']['name']} "
-            f"lr {training['optimizer']['learning_rate']:g} ({training['schedule']['name']}), "
-            f"seed {training['seed']}, deterministic {training['deterministic']}"
-        )
+        for line in report.settings_lines(self):
+            self.log(line)
 
     def prepare_run_dir(self):
         from mmzoo.training.callbacks import AtomicBackupAndRestore
@@ -324,7 +299,7 @@ class _Run:
             keras_compat.patch_model(self.model, self.strategy)
         monitor = training["monitor"]
         if monitor == "auto":
-            monitor = "val_loss" if self.model.head.kind == "regression" else "val_accuracy"
+            monitor = self.model.head.default_monitor
         self.monitor = monitor
         self.log(f"  model {self.model.name!r}: {self.model.count_params():,} parameters; "
                  f"{self.steps} steps per epoch; best checkpoint by {monitor}")
@@ -446,125 +421,18 @@ class _Run:
 
     @property
     def result(self):
-        metrics = self.test_metrics
-        return {
-            "name": self.name,
-            "run_dir": str(self.run_dir),
-            "export_dir": (str(self.export_dir)
-                           if self.config["output"]["export"] and self.exporter else None),
-            "test": metrics["all"],
-            "per_modality": {
-                key[len("only_"):]: value for key, value in metrics.items() if key != "all"
-            },
-            "baselines": self.config["evaluation"]["baselines"],
-            "monitor": self.monitor,
-            "best_epoch": self.best.best_epoch,
-            "best_value": self.best.best,
-            "initial_epoch": self.initial_epoch,
-            "epochs": self.config["training"]["epochs"],
-            "examples": self.counts,
-            "inference_check": self.check.result if self.check else None,
-            "settings": {
-                "strategy": self.kind,
-                "replicas": self.replicas,
-                "workers": self.num_workers,
-                "global_batch_size": self.config["training"]["batch_size"] * self.replicas,
-                "mixed_precision": self.speed["mixed_precision"],
-                "jit_compile": self.speed["jit_compile"],
-                "steps_per_execution": self.speed["steps_per_execution"],
-                "deterministic": self.config["training"]["deterministic"],
-            },
-            "seconds": self.timings,
-        }
+        return report.result(self)
 
     def write_metrics(self):
         if self.is_chief:
             atomic_write_json(self.run_dir / "metrics.json", self.result)
 
     def print_summary(self):
-        result = self.result
-        metric = "mae" if self.model.head.kind == "regression" else "accuracy"
-        test = result["test"]
-        self.log("")
-        self.log(f"Test metrics ({self.info.name}, {self.counts['test']} examples): "
-                 + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
-        per = result["per_modality"]
-        baselines = result["baselines"]
-        if per:
-            self.log(f"Test {metric} by modalities present (the others masked out):")
-            self.log(f"  {'all ' + str(len(per)):<14} {test.get(metric, float('nan')):.3f}")
-            for name, values in per.items():
-                line = f"  {name + ' only':<14} {values.get(metric, float('nan')):.3f}"
-                if name in baselines:
-                    line += f"   (recorded single-modality baseline: {baselines[name]:.3f})"
-                self.log(line)
-            if baselines and metric in test:
-                best_name = max(baselines, key=baselines.get)
-                margin = test[metric] - baselines[best_name]
-                verdict = "beats" if margin > 0 else "does NOT beat"
-                self.log(
-                    f"The fused model {verdict} the best single-modality baseline "
-                    f"({best_name} {baselines[best_name]:.3f}) by {margin:+.3f}."
-                )
-        seconds = self.timings
-        self.log(f"Time: {seconds.get('total', 0):.0f} s (data {seconds.get('data', 0):.0f} s, "
-                 f"training {seconds.get('train', 0):.0f} s, test {seconds.get('evaluate', 0):.0f} s)"
-                 f"; run files in {self.run_dir}/")
-
-
-def make_optimizer(training, steps_per_epoch):
-    """The optimizer with its learning-rate schedule, from the `training` section."""
-    import keras
-
-    opt = training["optimizer"]
-    schedule = training["schedule"]
-    peak = opt["learning_rate"]
-    total = max(1, training["epochs"] * steps_per_epoch)
-    if schedule["name"] == "cosine":
-        warmup = min(schedule["warmup_epochs"] * steps_per_epoch, total - 1)
-        if warmup > 0:
-            learning_rate = keras.optimizers.schedules.CosineDecay(
-                initial_learning_rate=0.0, decay_steps=max(1, total - warmup),
-                alpha=schedule["alpha"], warmup_target=peak, warmup_steps=warmup,
-            )
-        else:
-            learning_rate = keras.optimizers.schedules.CosineDecay(
-                initial_learning_rate=peak, decay_steps=total, alpha=schedule["alpha"]
-            )
-    else:
-        learning_rate = peak
-    common = {"learning_rate": learning_rate}
-    if opt["clipnorm"] is not None:
-        common["clipnorm"] = opt["clipnorm"]
-    name = opt["name"]
-    if name == "adam":
-        return keras.optimizers.Adam(weight_decay=opt["weight_decay"], **common)
-    if name == "adamw":
-        decay = 0.004 if opt["weight_decay"] is None else opt["weight_decay"]
-        return keras.optimizers.AdamW(weight_decay=decay, **common)
-    if name == "sgd":
-        return keras.optimizers.SGD(momentum=0.9, weight_decay=opt["weight_decay"], **common)
-    return keras.optimizers.RMSprop(weight_decay=opt["weight_decay"], **common)
+        for line in report.summary_lines(self.result, self.info.name, self.counts["test"],
+                                         self.model.head.main_metric, self.run_dir):
+            self.log(line)
 
 
 def _model_name(name):
     cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return cleaned or "mmzoo_model"
-
-
-def _devices(strategy, kind):
-    import tensorflow as tf
-
-    if kind == "default":
-        gpus = tf.config.list_logical_devices("GPU")
-        return gpus[0].name if gpus else "CPU:0"
-    try:
-        names = strategy.extended.worker_devices
-    except (RuntimeError, AttributeError):
-        return kind
-    return ", ".join(name.split("device:")[-1] for name in names)
-
-
-def _why(reasons, key):
-    return f" ({reasons[key]})" if key in reasons else ""
-
