@@ -149,9 +149,10 @@ def main(argv=None):
 
     examples = pipeline.load_splits("embedded", {"num_train": num_train},
                                     splits=("train",))["train"]
-    tokenizers = pipeline.adapt_tokenizers(examples, {"text": 32}, max_tokens={"text": 1000})
-    dataset, steps = pipeline.train_dataset(examples, ["image", "text", "audio"], tokenizers,
-                                            batch_size=64, seed=0, epochs=1)
+    preprocessor = mmzoo.create_model(PRESET).preprocessor
+    preprocessor.adapt(examples)
+    dataset, steps = pipeline.train_dataset(examples, preprocessor, batch_size=64, seed=0,
+                                            epochs=1)
 
     def zoo():
         return mmzoo.create_model(PRESET)
