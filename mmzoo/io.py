@@ -29,7 +29,21 @@ _TMP_PREFIX = ".tmp-"
 
 
 def atomic_write_bytes(path, data):
-    """Writes `data` (bytes) to `path` atomically; creates the parent folder."""
+    """Writes `data` (bytes) to `path` atomically; creates the parent folder.
+
+    Args:
+        path: the destination file (str or path-like).
+        data: the bytes to write.
+
+    Raises:
+        OSError: the folder cannot be created or the file cannot be written.
+
+    >>> import pathlib, tempfile
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "sub" / "blob.bin"
+    >>> atomic_write_bytes(file, b"abc")
+    >>> file.read_bytes()
+    b'abc'
+    """
     with atomic_path(path) as tmp, open(tmp, "wb") as file:
         file.write(data)
         file.flush()
@@ -37,12 +51,47 @@ def atomic_write_bytes(path, data):
 
 
 def atomic_write_text(path, text, encoding="utf-8"):
-    """Writes `text` to `path` atomically; creates the parent folder."""
+    """Writes `text` to `path` atomically; creates the parent folder.
+
+    Args:
+        path: the destination file (str or path-like).
+        text: the string to write.
+        encoding: the text encoding.
+
+    Raises:
+        UnicodeEncodeError: `text` cannot be encoded with `encoding`.
+        OSError: the folder cannot be created or the file cannot be written.
+
+    >>> import pathlib, tempfile
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> atomic_write_text(file, "hello")
+    >>> file.read_text()
+    'hello'
+    """
     atomic_write_bytes(path, text.encode(encoding))
 
 
 def atomic_write_json(path, obj, indent=2):
-    """Writes `obj` as indented JSON with a trailing newline, atomically."""
+    """Writes `obj` as indented JSON with a trailing newline, atomically.
+
+    numpy scalars and arrays are written as lists or numbers, path-likes as strings.
+
+    Args:
+        path: the destination file (str or path-like).
+        obj: a JSON-serializable object.
+        indent: spaces per indentation level.
+
+    Raises:
+        TypeError: `obj` holds a value JSON cannot represent.
+        OSError: the folder cannot be created or the file cannot be written.
+
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "m.json"
+    >>> atomic_write_json(file, {"loss": np.float32(0.5), "shape": (2, 3)}, indent=None)
+    >>> file.read_text()
+    '{"loss": 0.5, "shape": [2, 3]}\\n'
+    """
     atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
 
 
@@ -53,6 +102,27 @@ def atomic_path(path):
     The temporary name keeps `path`'s suffix (`.tmp-<random>-model.keras`), so writers
     that check extensions (`model.save`, `save_weights`) accept it. On error the
     temporary file is removed and `path` is left untouched.
+
+    Args:
+        path: the destination file (str or path-like); its parent folder is created.
+
+    Yields:
+        str: the temporary path to write to (it does not exist yet).
+
+    Raises:
+        FileNotFoundError: the block ended without writing the temporary path.
+
+    >>> import pathlib, tempfile
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "model.keras"
+    >>> with atomic_path(file) as tmp:
+    ...     _ = pathlib.Path(tmp).write_text("weights")
+    >>> file.read_text()
+    'weights'
+    >>> with atomic_path(file) as tmp:
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Nothing was written to the temporary path ...
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +149,20 @@ def atomic_directory(path):
     place, so at every moment either the complete old folder or the complete new one
     exists under `path` (between the two renames, briefly, neither: readers retry or
     find the old one in `.tmp-old-*`).
+
+    Args:
+        path: the destination folder (str or path-like); its parent is created.
+
+    Yields:
+        pathlib.Path: an empty temporary folder to fill. On error it is removed and
+        `path` is left untouched.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "export"
+    >>> with atomic_directory(folder) as tmp:
+    ...     _ = (tmp / "card.json").write_text("{}")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['card.json']
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +186,19 @@ def atomic_directory(path):
 
 
 def remove_stale_temporaries(folder):
-    """Removes `.tmp-*` leftovers of writes interrupted by a crash in `folder`."""
+    """Removes `.tmp-*` leftovers of writes interrupted by a crash in `folder`.
+
+    Args:
+        folder: the folder to clean (str or path-like); a missing folder is a no-op.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".tmp-abc-model.keras").write_text("half")
+    >>> _ = (folder / "model.keras").write_text("whole")
+    >>> remove_stale_temporaries(folder)
+    >>> sorted(p.name for p in folder.iterdir())
+    ['model.keras']
+    """
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         return
@@ -146,7 +242,9 @@ def read_format_json(path, expected_format, what, error=ValueError):
         The decoded dict.
 
     Raises:
-        `error`: the file's `"format"` differs.
+        `error`: the file's `"format"` differs (`ValueError` by default).
+        FileNotFoundError: `path` does not exist.
+        json.JSONDecodeError: the file is not JSON.
 
     >>> import tempfile, pathlib
     >>> file = pathlib.Path(tempfile.mkdtemp()) / "x.json"

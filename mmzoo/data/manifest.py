@@ -32,7 +32,19 @@ MODALITY_KINDS = ("image", "audio", "text")
 
 
 class ManifestError(ValueError):
-    """Rows of a manifest that cannot be used; `bad_rows` lists them."""
+    """Rows of a manifest that cannot be used; `bad_rows` lists them.
+
+    A `ValueError`; its message lists up to 50 bad rows by number and column.
+
+    Args:
+        path: the manifest file, for the message.
+        bad_rows: list of `BadRow`.
+
+    >>> error = ManifestError("m.csv", [BadRow(2, "image", "file not found: a.png")])
+    >>> print(error)
+    Manifest m.csv has 1 bad row(s) (rows count from 1 after the header; pass skip_bad_rows=True to train without them):
+      row 2, column 'image': file not found: a.png
+    """
 
     def __init__(self, path, bad_rows):
         self.bad_rows = bad_rows
@@ -46,6 +58,17 @@ class ManifestError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class BadRow:
+    """One problem of a manifest row.
+
+    Attributes:
+        row: the row number, counting from 1 after the header.
+        column: the column (input name or label column) at fault.
+        reason: what is wrong, e.g. `"file not found: ..."`.
+
+    >>> BadRow(3, "text", "empty text")
+    BadRow(row=3, column='text', reason='empty text')
+    """
+
     row: int
     column: str
     reason: str
@@ -53,7 +76,22 @@ class BadRow:
 
 @dataclasses.dataclass
 class Manifest:
-    """The usable rows of a manifest: resolved columns, label indices, what was skipped."""
+    """The usable rows of a manifest: resolved columns, label indices, what was skipped.
+
+    Returned by `read_manifest`; `len(manifest)` is the number of usable rows.
+
+    Attributes:
+        path: the manifest file.
+        columns: dict from input name to a list (one entry per usable row) of absolute
+            file paths (image, audio) or texts.
+        labels: list of int class indices into `class_names`, one per usable row.
+        class_names: list of class names, in index order.
+        skipped: list of `BadRow` for the rows left out (`skip_bad_rows=True`).
+
+    >>> m = Manifest(pathlib.Path("m.csv"), {"text": ["hi", "bye"]}, [1, 0], ["a", "b"], [])
+    >>> len(m)
+    2
+    """
 
     path: pathlib.Path
     columns: dict  # input name -> list of file paths or texts
@@ -79,8 +117,29 @@ def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad
         skip_bad_rows: drop broken rows (listed in `Manifest.skipped`) instead of raising.
         progress: show a progress bar; by default for manifests over 1,000 rows.
 
+    Returns:
+        A `Manifest` of the usable rows. Skipped rows are also reported by a
+        `UserWarning`.
+
     Raises:
         ManifestError: naming every broken row, unless `skip_bad_rows`.
+        ValueError: the file is missing, is not `.csv`/`.jsonl`, holds invalid JSON,
+            lacks a needed column or has no rows; an input kind is unknown; or no row
+            is usable.
+
+    >>> import pathlib, tempfile, warnings
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "m.jsonl").write_text(
+    ...     '{"text": "hi", "label": "a"}\\n{"text": "", "label": "b"}\\n')
+    >>> read_manifest(folder / "m.jsonl", {"text": "text"})
+    Traceback (most recent call last):
+    ...
+    mmzoo.data.manifest.ManifestError: Manifest ... has 1 bad row(s) ...
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     manifest = read_manifest(folder / "m.jsonl", {"text": "text"}, skip_bad_rows=True)
+    >>> manifest.columns, manifest.labels, manifest.skipped
+    ({'text': ['hi']}, [0], [BadRow(row=2, column='text', reason='empty text')])
     """
     path = pathlib.Path(path)
     if not path.is_file():

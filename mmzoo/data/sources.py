@@ -31,6 +31,26 @@ def from_numpy(features, labels, preprocess=None, **pipeline_options):
             example's value in the pipeline (e.g. a `TextTokenizer` for raw strings).
         **pipeline_options: `finish_pipeline` options (`batch_size`, `shuffle`, `seed`,
             `drop_remainder`, `cache`, `num_shards`, `shard_index`).
+
+    Returns:
+        A `tf.data.Dataset` of `(features, labels)` batches: `features[name]` has shape
+        `(batch, *row_shape)` of its array, `labels` `(batch,)`.
+
+    Raises:
+        ValueError: `features` is not a non-empty dict, an input's row count differs
+            from the labels', or `preprocess` names an input not in `features`.
+
+    >>> import numpy as np
+    >>> ds = from_numpy({"text": np.array(["a b", "c", "d e f"])}, np.array([0, 1, 0]),
+    ...                 preprocess={"text": lambda s: tf.strings.length(s)},
+    ...                 batch_size=3, shuffle=False)
+    >>> x, y = next(iter(ds))
+    >>> x["text"].numpy().tolist(), y.numpy().tolist()
+    ([3, 1, 5], [0, 1, 0])
+    >>> from_numpy({"image": np.zeros((2, 4, 4, 1))}, [0, 1, 1])
+    Traceback (most recent call last):
+    ...
+    ValueError: Every input needs one row per label (3); input 'image' has 2. ...
     """
     if not isinstance(features, dict) or not features:
         raise ValueError(
@@ -85,7 +105,24 @@ def from_manifest(
 
     Returns:
         `(dataset, manifest)`: the batched pipeline and the checked `Manifest`
-        (class names, skipped rows).
+        (class names, skipped rows). Per batch: images `(batch, H, W, channels)`
+        float32 in [0, 1]; audio `(batch, num_samples)` float32 at `sample_rate` Hz;
+        text token ids of the tokenizer's shape, or `(batch,)` strings; labels
+        `(batch,)` int64 class indices.
+
+    Raises:
+        ValueError: a spec lacks a valid `kind`, a given `Manifest` lacks an input
+            column, or the manifest cannot be read (see `read_manifest`).
+        ManifestError: the manifest has broken rows and `skip_bad_rows` is False.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "m.csv").write_text("caption,label\\na cat,cat\\na dog,dog\\n")
+    >>> ds, manifest = from_manifest(folder / "m.csv", {"caption": {"kind": "text"}},
+    ...                              batch_size=2, shuffle=False)
+    >>> x, y = next(iter(ds))
+    >>> x["caption"].numpy().tolist(), y.numpy().tolist(), manifest.class_names
+    ([b'a cat', b'a dog'], [0, 1], ['cat', 'dog'])
     """
     kinds = {name: _spec_kind(name, spec) for name, spec in inputs.items()}
     if isinstance(path, Manifest):  # already read and checked: no second pass over the files
@@ -139,6 +176,18 @@ def from_tfds(
         label_key: the TFDS feature holding the label.
         preprocess: optional dict from input name to a function of one example's value.
         **pipeline_options: `finish_pipeline` options.
+
+    Returns:
+        A `tf.data.Dataset` of `(features, labels)` batches keyed by model input name
+        (images `(batch, H, W, C)` float32 in [0, 1] when stored as uint8).
+
+    Raises:
+        DataNotFoundError: the dataset is not prepared in the data dir (or no data
+            dir is found).
+        ValueError: `name` is not a TFDS dataset, or `label_key`/`features` name a
+            feature the dataset lacks.
+
+    The example needs MNIST prepared in a local TFDS folder:
 
     >>> import mmzoo  # doctest: +SKIP
     >>> ds = mmzoo.data.from_tfds("mnist", "test[:8]", data_dir="../shared/data",
