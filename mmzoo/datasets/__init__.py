@@ -56,6 +56,9 @@ class DatasetInfo:
             "audio": {"sample_rate": 8000, "num_samples": 8000}}`.
         class_names: tuple of class names, indexed by label.
         splits: tuple of split names.
+
+    >>> DatasetInfo("toy", "Two classes.", {"text": {"max_words": 5}}, ("no", "yes")).num_classes
+    2
     """
 
     name: str
@@ -66,11 +69,18 @@ class DatasetInfo:
 
     @property
     def num_classes(self):
+        """The number of classes, `len(class_names)`."""
         return len(self.class_names)
 
 
 class DataNotFoundError(FileNotFoundError):
-    """Raised when a dataset's files are not in the data folder."""
+    """Raised when a dataset's files are not in the data folder.
+
+    A `FileNotFoundError`; its message names the folder searched and how to fix it.
+
+    >>> issubclass(DataNotFoundError, FileNotFoundError)
+    True
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +95,17 @@ DATASETS = Registry("dataset")
 
 
 def list_datasets(pattern=None):
-    """Sorted names of the registered datasets, optionally filtered by a shell pattern."""
+    """Sorted names of the registered datasets, optionally filtered by a shell pattern.
+
+    Args:
+        pattern: optional shell-style pattern such as `"av_*"`.
+
+    Returns:
+        A sorted list of str.
+
+    >>> list_datasets("av_*")
+    ['av_mnist']
+    """
     return DATASETS.names(pattern)
 
 
@@ -106,19 +126,55 @@ def load(name, split="train", data_dir=None, seed=0, **options):
     Raises:
         ValueError: unknown dataset, split or option.
         DataNotFoundError: the dataset's files are missing.
+
+    >>> ds = load("embedded", split="test", num_test=4)
+    >>> [int(example["label"]) >= 0 for example in ds]
+    [True, True, True, True]
+    >>> load("nope")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown dataset 'nope'. Valid names: av_mnist, embedded. Received: name='nope'
     """
     entry = _entry(name, options)
     return entry.load(split=split, data_dir=data_dir, seed=seed, **options)
 
 
 def info(name, **options):
-    """The `DatasetInfo` of dataset `name` under `options` (which can change shapes)."""
+    """The `DatasetInfo` of dataset `name` under `options` (which can change shapes).
+
+    Args:
+        name: a name from `list_datasets()`.
+        **options: the dataset-specific options `load` would get.
+
+    Returns:
+        A `DatasetInfo`; no data is read.
+
+    Raises:
+        ValueError: unknown dataset or option.
+
+    >>> info("embedded").modalities["image"]
+    {'shape': (32, 32, 3)}
+    """
     entry = _entry(name, options)
     return DatasetInfo(name=name, **entry.info(**options))
 
 
 def is_available(name, data_dir=None):
-    """Whether `load(name, data_dir=data_dir)` finds its files (no network is used)."""
+    """Whether `load(name, data_dir=data_dir)` finds its files (no network is used).
+
+    Args:
+        name: a name from `list_datasets()`.
+        data_dir: the data folder to look in (see `find_data_dir`).
+
+    Returns:
+        bool.
+
+    Raises:
+        ValueError: unknown dataset.
+
+    >>> is_available("embedded")
+    True
+    """
     return bool(DATASETS.get(name, "name").is_available(data_dir))
 
 
@@ -129,6 +185,18 @@ def find_data_dir(data_dir=None):
     (`$TFDS_DATA_DIR`, else `~/tensorflow_datasets`). A folder with a
     `tensorflow_datasets/` subfolder stands for that subfolder, so both the shared data
     folder and its `tensorflow_datasets/` work.
+
+    Args:
+        data_dir: optional folder (str or path-like; `~` is expanded).
+
+    Returns:
+        pathlib.Path.
+
+    >>> import pathlib, tempfile
+    >>> shared = pathlib.Path(tempfile.mkdtemp())
+    >>> (shared / "tensorflow_datasets").mkdir()
+    >>> find_data_dir(shared) == shared / "tensorflow_datasets"
+    True
     """
     if data_dir is None:
         data_dir = os.environ.get(ENV_VAR) or None

@@ -109,7 +109,23 @@ _pca_cache = {}
 
 def info(variant="default", holdout="takes", test_speakers=("theo",), num_samples=NUM_SAMPLES,
          spectrogram="log_mel", with_metadata=False):
-    """Fields of the `DatasetInfo` for these options."""
+    """Fields of the `DatasetInfo` for these options (no data is read).
+
+    Args:
+        variant, holdout, test_speakers, num_samples, spectrogram, with_metadata: as
+            in `load`.
+
+    Returns:
+        dict with `description`, `modalities` (image shape `(28, 28, 1)`; audio
+        `sample_rate` 8000 Hz, `num_samples`, and for `"multibench"` the
+        spectrogram `shape` `(112, 112)`), `class_names` (`"0"` to `"9"`) and `splits`.
+
+    Raises:
+        ValueError: an option is invalid.
+
+    >>> info(variant="multibench")["modalities"]["audio"]
+    {'sample_rate': 8000, 'num_samples': 8000, 'shape': (112, 112), 'features': 'log_mel'}
+    """
     _check_options(variant, holdout, test_speakers, num_samples, spectrogram, with_metadata)
     audio = {"sample_rate": SAMPLE_RATE, "num_samples": num_samples}
     if variant == "multibench":
@@ -123,7 +139,18 @@ def info(variant="default", holdout="takes", test_speakers=("theo",), num_sample
 
 
 def is_available(data_dir=None):
-    """Whether both TFDS datasets are prepared under `find_data_dir(data_dir)`."""
+    """Whether both TFDS datasets are prepared under `find_data_dir(data_dir)`.
+
+    Args:
+        data_dir: the data folder (see `mmzoo.datasets.find_data_dir`).
+
+    Returns:
+        bool: `mnist` and `spoken_digit` both have a `dataset_info.json` there.
+
+    >>> import tempfile
+    >>> is_available(tempfile.mkdtemp())
+    False
+    """
     return not _missing(find_data_dir(data_dir))
 
 
@@ -144,9 +171,23 @@ def load(split="train", data_dir=None, seed=0, variant="default", holdout="takes
         spectrogram: `"log_mel"` or `"linear"` (multibench variant only).
         with_metadata: add `"audio_filename"` and `"image_index"` to each example.
 
+    Returns:
+        An unbatched `tf.data.Dataset` of dicts: `"image"` float32 `(28, 28, 1)` in
+        [0, 1]; `"audio"` float32 `(num_samples,)` in [-1, 1) at 8000 Hz, or
+        `(112, 112)` `(frames, bins)` in [0, 1] for `"multibench"`; `"label"` int64.
+
     Raises:
-        ValueError: bad split or option.
+        ValueError: bad split, seed or option; unknown `test_speakers`.
         DataNotFoundError: `mnist` or `spoken_digit` is not prepared in the data dir.
+
+    >>> import tempfile
+    >>> load("test", data_dir=tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    mmzoo.datasets.DataNotFoundError: The 'av_mnist' dataset needs the TFDS datasets ...
+    >>> ds = load("test", data_dir="/path/to/data", variant="multibench")  # doctest: +SKIP
+    >>> next(iter(ds))["audio"].shape  # doctest: +SKIP
+    TensorShape([112, 112])
     """
     import tensorflow_datasets as tfds
 
@@ -208,9 +249,25 @@ def load(split="train", data_dir=None, seed=0, variant="default", holdout="takes
 def recording_pools(data_dir=None, holdout="takes", test_speakers=("theo",), loaded=None):
     """Indices into the FSDD recordings (TFDS order) of each split's pool.
 
+    Args:
+        data_dir: the data folder (see `mmzoo.datasets.find_data_dir`).
+        holdout: `"takes"` or `"speakers"` (see the module docstring).
+        test_speakers: speakers held out for test when `holdout="speakers"`.
+        loaded: the `recordings(...)` dict, if already read.
+
     Returns:
         dict split -> int array of recording indices; `recordings(data_dir)["filename"]`
-        holds the matching file names.
+        holds the matching file names. The pools are disjoint.
+
+    Raises:
+        ValueError: bad `holdout` or `test_speakers`, or a speaker not in FSDD.
+        DataNotFoundError: the data is not prepared (when `loaded` is None).
+
+    The example needs the data prepared locally:
+
+    >>> pools = recording_pools("/path/to/data")  # doctest: +SKIP
+    >>> {split: len(pool) for split, pool in pools.items()}  # doctest: +SKIP
+    {'train': 2000, 'validation': 250, 'test': 250}
     """
     test_speakers = _check_options("default", holdout, test_speakers, NUM_SAMPLES,
                                    "log_mel", False)
@@ -234,8 +291,24 @@ def recording_pools(data_dir=None, holdout="takes", test_speakers=("theo",), loa
 
 
 def recordings(data_dir=None, num_samples=NUM_SAMPLES):
-    """All FSDD recordings as numpy: dict with `audio` int16 `(n, num_samples)`,
-    `filename` (bytes), `label`, `speaker` (str) and `take` arrays (cached)."""
+    """All FSDD recordings as numpy arrays, read once per folder and length (cached).
+
+    Args:
+        data_dir: the data folder (see `mmzoo.datasets.find_data_dir`).
+        num_samples: clip length in samples at 8000 Hz (centre crop or zero padding).
+
+    Returns:
+        dict of arrays over the `n` recordings in TFDS order: `audio` int16
+        `(n, num_samples)`, `filename` bytes, `label` int64, `speaker` str, `take` int.
+
+    Raises:
+        DataNotFoundError: `mnist` or `spoken_digit` is not prepared in the data dir.
+        ValueError: a file name does not look like `{digit}_{speaker}_{take}.wav`.
+
+    >>> data = recordings("/path/to/data")  # doctest: +SKIP
+    >>> data["audio"].shape  # doctest: +SKIP
+    (2500, 8000)
+    """
     return _recordings(_require(data_dir), num_samples)
 
 
