@@ -54,11 +54,17 @@ def decode_wav(data):
 
     Returns:
         `(waveform, sample_rate)`: float32 tensor of shape `(samples,)` and an int32
-        scalar.
+        scalar in Hz.
 
     Raises:
         tf.errors.InvalidArgumentError: when the bytes are not a WAV file this
             function can read.
+        ValueError: `data` is not a scalar.
+
+    >>> stereo = np.array([[0.5, -0.5], [0.25, 0.25]], np.float32)  # (samples, channels)
+    >>> waveform, rate = decode_wav(tf.audio.encode_wav(stereo, 16000))
+    >>> waveform.numpy().tolist(), int(rate)
+    ([0.0, 0.25], 16000)
     """
     data = tf.convert_to_tensor(data, dtype=tf.string)
     if data.shape.rank is not None and data.shape.rank != 0:
@@ -206,7 +212,18 @@ def resample(waveform, orig_rate, target_rate):
         target_rate: wanted sample rate, a positive int or int tensor.
 
     Returns:
-        float32 tensor with the last axis resampled.
+        float32 tensor with the last axis resampled, of length
+        `ceil(samples * target_rate / orig_rate)`.
+
+    Raises:
+        ValueError: a rate given as a Python number is not a positive int.
+        tf.errors.InvalidArgumentError: a rate given as a tensor is not positive.
+
+    >>> tone = tf.sin(tf.range(8000, dtype=tf.float32) * 0.1)  # 1 s at 8000 Hz
+    >>> resample(tone, 8000, 16000).shape
+    TensorShape([16000])
+    >>> resample(tone[None], 8000, 11025).shape  # (batch, samples)
+    TensorShape([1, 11025])
     """
     for arg, value in (("orig_rate", orig_rate), ("target_rate", target_rate)):
         if is_number(value) and not (is_int(value) and value > 0):
@@ -256,6 +273,15 @@ def fix_length(waveform, num_samples, mode="center", seed=None):
 
     Returns:
         tensor like `waveform` with the last axis of length `num_samples`.
+
+    Raises:
+        ValueError: `num_samples` is not a positive int, `mode` is unknown,
+            `waveform` is a scalar, or `seed` has the wrong shape.
+
+    >>> fix_length(tf.constant([1.0, 2.0]), 4).numpy().tolist()
+    [0.0, 1.0, 2.0, 0.0]
+    >>> fix_length(tf.constant([1.0, 2.0, 3.0, 4.0]), 2, mode="start").numpy().tolist()
+    [1.0, 2.0]
     """
     num_samples = check_positive_int("num_samples", num_samples)
     if mode not in FIX_LENGTH_MODES:
@@ -301,7 +327,17 @@ def preprocess_audio(data, sample_rate, num_samples, training=False, seed=None):
         seed: shape `(2,)` int tensor for the random offset when `training`.
 
     Returns:
-        float32 tensor of shape `(num_samples,)`.
+        float32 tensor of shape `(num_samples,)`, at `sample_rate` Hz.
+
+    Raises:
+        ValueError: `sample_rate` or `num_samples` is not a positive int, or
+            `training` is not a bool.
+        tf.errors.InvalidArgumentError: `data` is not a readable WAV file.
+
+    >>> wav = tf.audio.encode_wav(np.ones((100, 1), np.float32) * 0.5, 8000)
+    >>> out = preprocess_audio(wav, sample_rate=8000, num_samples=4)
+    >>> out.numpy().tolist()
+    [0.5, 0.5, 0.5, 0.5]
     """
     sample_rate = check_positive_int("sample_rate", sample_rate)
     num_samples = check_positive_int("num_samples", num_samples)
@@ -330,6 +366,9 @@ class AudioPreprocessing(keras.layers.Layer):
     Output shape:
         `(batch, num_samples)` float32.
 
+    Raises:
+        ValueError: `sample_rate` or `num_samples` is not a positive int.
+
     Example:
 
     >>> import numpy as np
@@ -344,13 +383,24 @@ class AudioPreprocessing(keras.layers.Layer):
         self.num_samples = check_positive_int("num_samples", num_samples)
 
     def call(self, inputs):
+        """Centre-pads or crops `inputs` `(batch, samples)` to `(batch, num_samples)`."""
         inputs = tf.cast(inputs, tf.float32)
         return fix_length(inputs, self.num_samples, "center")
 
     def compute_output_shape(self, input_shape):
+        """`input_shape` with its last axis replaced by `num_samples`.
+
+        >>> AudioPreprocessing(8000, 100).compute_output_shape((None, 7))
+        (None, 100)
+        """
         return (*input_shape[:-1], self.num_samples)
 
     def get_config(self):
+        """The layer config, with `sample_rate` and `num_samples`.
+
+        >>> AudioPreprocessing(8000, 100).get_config()["num_samples"]
+        100
+        """
         config = super().get_config()
         config.update({"sample_rate": self.sample_rate, "num_samples": self.num_samples})
         return config

@@ -39,6 +39,13 @@ def decode_image(data, channels=3):
 
     Raises:
         tf.errors.InvalidArgumentError: when the bytes are not a decodable image.
+        ValueError: `channels` is not 1 or 3.
+
+    >>> import numpy as np
+    >>> png = tf.io.encode_png(np.full((2, 3, 1), 7, np.uint8))
+    >>> image = decode_image(png, channels=3)
+    >>> image.shape, image.dtype.name, int(image[0, 0, 2])
+    (TensorShape([2, 3, 3]), 'uint8', 7)
     """
     _check_channels(channels)
     # Decoded with its own channels (1-4), then converted here, the same way for
@@ -75,6 +82,17 @@ def resize_image(image, size, mode="pad"):
 
     Returns:
         float32 tensor of shape `(size[0], size[1], channels)`.
+
+    Raises:
+        ValueError: `size` is not a pair of positive ints, `mode` is unknown, or
+            `image` is not of rank 3.
+
+    >>> import numpy as np
+    >>> image = np.full((2, 4, 1), 255, np.uint8)
+    >>> resize_image(image, (4, 4), mode="pad")[..., 0].numpy().tolist()
+    [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    >>> resize_image(image, (4, 4), mode="stretch").shape
+    TensorShape([4, 4, 1])
     """
     height, width = _check_size(size)
     _check_mode(mode)
@@ -106,6 +124,16 @@ def preprocess_image(data, size, channels=3, mode="pad"):
 
     Returns:
         float32 tensor of shape `(size[0], size[1], channels)` with values in [0, 1].
+
+    Raises:
+        ValueError: bad `size`, `channels` or `mode`.
+        tf.errors.InvalidArgumentError: the bytes are not a decodable image.
+
+    >>> import numpy as np
+    >>> png = tf.io.encode_png(np.full((10, 20, 3), 255, np.uint8))
+    >>> image = preprocess_image(png, size=(8, 8), channels=1, mode="crop")
+    >>> image.shape, round(float(tf.reduce_min(image)), 3)
+    (TensorShape([8, 8, 1]), 1.0)
     """
     _check_size(size)
     _check_mode(mode)
@@ -131,6 +159,9 @@ class ImagePreprocessing(keras.layers.Layer):
     Output shape:
         `(batch, height, width, channels)` float32 in [0, 1].
 
+    Raises:
+        ValueError: bad `size`, `channels` or `mode`.
+
     Example:
 
     >>> import numpy as np, tensorflow as tf
@@ -151,6 +182,7 @@ class ImagePreprocessing(keras.layers.Layer):
         self.supports_jit = False
 
     def call(self, inputs):
+        """Preprocesses `inputs` `(batch,)` encoded images to `(batch, H, W, channels)`."""
         inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
         if inputs.shape.rank == 2:
             inputs = tf.squeeze(inputs, axis=-1)
@@ -161,12 +193,23 @@ class ImagePreprocessing(keras.layers.Layer):
         )
 
     def compute_output_shape(self, input_shape):
+        """`(batch, height, width, channels)` for an input of shape `(batch,)`.
+
+        >>> ImagePreprocessing((28, 28), channels=1).compute_output_shape((None,))
+        (None, 28, 28, 1)
+        """
         return (input_shape[0], *self.size, self.channels)
 
     def compute_output_spec(self, inputs):
+        """A float32 `keras.KerasTensor` of `compute_output_shape(inputs.shape)`."""
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
 
     def get_config(self):
+        """The layer config, with `size`, `channels` and `mode`.
+
+        >>> ImagePreprocessing((28, 28), channels=1).get_config()["size"]
+        [28, 28]
+        """
         config = super().get_config()
         config.update({"size": list(self.size), "channels": self.channels, "mode": self.mode})
         return config
@@ -201,6 +244,13 @@ def image_augmentation(
 
     Output shape:
         Same as the input.
+
+    Returns:
+        An `ImageAugmentation` (a `keras.Sequential`; empty when every option is off).
+
+    Raises:
+        ValueError: `seed` is not None or an int, `flip` is not a valid mode, or
+            `translation`, `zoom` or `contrast` is outside [0, 1).
 
     >>> import numpy as np
     >>> augment = image_augmentation(seed=1)
@@ -261,9 +311,26 @@ class ImageAugmentation(keras.Sequential):
     `fit`; here the default is `training=False`, so calling the model directly (as
     an evaluation pipeline or a serving function would) returns the input unchanged.
     Made by `image_augmentation`.
+
+    Args:
+        layers: list of Keras layers, applied in order.
+        name: the model name.
+
+    Input shape:
+        `(batch, height, width, channels)` float32 in [0, 1].
+
+    Output shape:
+        Same as the input.
+
+    >>> import numpy as np
+    >>> augment = ImageAugmentation([keras.layers.RandomFlip("horizontal", seed=0)])
+    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+    >>> bool(np.all(np.asarray(augment(x)) == x))
+    True
     """
 
     def call(self, inputs, training=False, mask=None):
+        """Applies the layers when `training` is True; else returns `inputs` as is."""
         return super().call(inputs, training=False if training is None else training, mask=mask)
 
 
