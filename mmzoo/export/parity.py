@@ -36,6 +36,25 @@ def default_examples(inputs, columns, num_examples=4, seed=0):
     (plus one unknown word); waveforms are random noise at the model's sample rate,
     37 samples longer than the model's length (so cropping runs). With a mask, the
     second example lacks its first modality (and holds empty bytes/text for it).
+
+    Args:
+        inputs: list of `mmzoo.export.inputs.ServingInput`.
+        columns: the modality mask's columns (input names); `[]` for no mask.
+        num_examples: the number of examples (batch size).
+        seed: int seed of the numpy generator.
+
+    Returns:
+        dict from input name to a numpy array of `num_examples` rows: images and
+        texts 1-D object arrays (PNG bytes, str), audio float32
+        `(num_examples, num_samples + 37)` in [-0.5, 0.5); plus `modality_mask`
+        float32 `(num_examples, M)` when `columns` is not empty.
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
+    >>> model = mmzoo.create_model("avmnist_late_fusion")
+    >>> raw = default_examples(resolve_inputs(model), mask_columns(model), num_examples=2)
+    >>> raw["audio"].shape, raw["modality_mask"].tolist(), raw["image"][1]
+    ((2, 8037), [[1.0, 1.0], [0.0, 1.0]], b'')
     """
     import tensorflow as tf
 
@@ -79,6 +98,27 @@ def keras_reference(model, inputs, raw):
 
     The preprocessing layers run eagerly, one call per input, as a `tf.data` pipeline
     or `mmzoo predict` runs them; a masked-out modality's tensor is zeros.
+
+    Args:
+        model: the Keras model.
+        inputs: list of `mmzoo.export.inputs.ServingInput` (their layers are used).
+        raw: dict of raw numpy inputs, as from `default_examples`.
+
+    Returns:
+        `(preprocessed, outputs)`: dict from input name to the model-input array
+        (e.g. images `(batch, H, W, C)` float32 in [0, 1]), and the model's float32
+        outputs `(batch, classes)`.
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import resolve_inputs
+    >>> model = mmzoo.build_model(
+    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+    ...     num_outputs=2)
+    >>> inputs = resolve_inputs(model)
+    >>> raw = default_examples(inputs, [], num_examples=3)
+    >>> preprocessed, outputs = keras_reference(model, inputs, raw)
+    >>> preprocessed["image"].shape, outputs.shape
+    ((3, 8, 8, 1), (3, 2))
     """
     import tensorflow as tf
 
@@ -114,7 +154,24 @@ def keras_reference(model, inputs, raw):
 
 
 def save_examples(path, raw, preprocessed, outputs):
-    """Writes the examples to an `.npz` file (no pickled objects)."""
+    """Writes the examples to an `.npz` file (no pickled objects).
+
+    Object arrays (bytes, str) are stored base64-encoded under `<prefix>.<name>.b64`.
+
+    Args:
+        path: the `.npz` file to write (str or path-like).
+        raw: dict of raw input arrays.
+        preprocessed: dict of model-input arrays.
+        outputs: array of the expected outputs `(batch, classes)`.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / FILENAME
+    >>> save_examples(path, {"text": object_array(["a b"])}, {"text": np.ones((1, 2))},
+    ...               np.array([[0.25, 0.75]]))
+    >>> loaded = load_examples(path)
+    >>> loaded["raw"]["text"], loaded["outputs"].tolist()
+    (array([b'a b'], dtype=object), [[0.25, 0.75]])
+    """
     arrays = {"outputs": np.asarray(outputs, "float32")}
     for prefix, values in (("raw", raw), ("preprocessed", preprocessed)):
         for name, value in values.items():
@@ -129,7 +186,25 @@ def save_examples(path, raw, preprocessed, outputs):
 
 
 def load_examples(path):
-    """`{"raw": {...}, "preprocessed": {...}, "outputs": array}` from `save_examples`."""
+    """`{"raw": {...}, "preprocessed": {...}, "outputs": array}` from `save_examples`.
+
+    Args:
+        path: an `.npz` file written by `save_examples`.
+
+    Returns:
+        dict with `raw` and `preprocessed` (dicts of arrays; strings come back as
+        bytes in object arrays) and `outputs` (float32 array).
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the file holds pickled objects or is not an `.npz` file.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / FILENAME
+    >>> save_examples(path, {"audio": np.zeros((1, 4))}, {}, np.zeros((1, 2)))
+    >>> load_examples(path)["raw"]["audio"].shape
+    (1, 4)
+    """
     loaded = {"raw": {}, "preprocessed": {}}
     with np.load(path, allow_pickle=False) as data:
         for key in data.files:
@@ -146,7 +221,24 @@ def load_examples(path):
 
 
 def max_error(actual, expected):
-    """The largest absolute difference, after checking the shapes agree."""
+    """The largest absolute difference, after checking the shapes agree.
+
+    Args:
+        actual: array of the artifact's outputs.
+        expected: array of the reference outputs, same shape.
+
+    Returns:
+        float: `max |actual - expected|`; `inf` if `actual` has a non-finite value,
+        0.0 for empty arrays.
+
+    Raises:
+        ValueError: the shapes differ.
+
+    >>> max_error([[0.1, 0.9]], [[0.1, 0.5]])
+    0.4
+    >>> max_error([[np.nan]], [[0.0]])
+    inf
+    """
     actual = np.asarray(actual, "float64")
     expected = np.asarray(expected, "float64")
     if actual.shape != expected.shape:
@@ -160,7 +252,24 @@ def max_error(actual, expected):
 
 
 def as_tensors(values, specs):
-    """Numpy values -> tensors of the dtypes in `specs` (a dict of `tf.TensorSpec`)."""
+    """Numpy values -> tensors of the dtypes in `specs` (a dict of `tf.TensorSpec`).
+
+    Args:
+        values: dict from input name to a numpy array.
+        specs: dict from input name to `tf.TensorSpec` (every name in `values`).
+
+    Returns:
+        dict from input name to `tf.Tensor` of the spec's dtype.
+
+    Raises:
+        KeyError: a name in `values` has no spec.
+
+    >>> import tensorflow as tf
+    >>> tensors = as_tensors({"text": object_array(["hi"])},
+    ...                      {"text": tf.TensorSpec([None], tf.string)})
+    >>> tensors["text"].numpy()
+    array([b'hi'], dtype=object)
+    """
     import tensorflow as tf
 
     return {
@@ -171,7 +280,17 @@ def as_tensors(values, specs):
 
 
 def object_array(items):
-    """A 1-D numpy object array of `items` (bytes or str), never a 2-D char array."""
+    """A 1-D numpy object array of `items` (bytes or str), never a 2-D char array.
+
+    Args:
+        items: a sequence of bytes or str.
+
+    Returns:
+        numpy array of shape `(len(items),)` and dtype object.
+
+    >>> object_array([b"ab", b"c"])
+    array([b'ab', b'c'], dtype=object)
+    """
     array = np.empty(len(items), dtype=object)
     for index, item in enumerate(items):
         array[index] = item

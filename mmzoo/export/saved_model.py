@@ -60,6 +60,11 @@ class ServingModule(tf.Module):
         class_names: names of the classes (`None`: `str(index)`).
         metadata: JSON-ready dict returned by the `metadata` signature.
 
+    Attributes:
+        serve: `tf.function` of the raw inputs (dict, `modality_mask` optional).
+        serve_preprocessed: `tf.function` of the model's own inputs.
+        metadata: `tf.function` without inputs returning `{"json": <tf.string>}`.
+
     Example:
 
     >>> import mmzoo
@@ -103,14 +108,43 @@ class ServingModule(tf.Module):
     # Specs ---------------------------------------------------------------------------
 
     def raw_signature(self, masked=False):
-        """The dict of `tf.TensorSpec` a raw signature takes."""
+        """The dict of `tf.TensorSpec` a raw signature takes.
+
+        Args:
+            masked: add the `modality_mask` spec, float32 `(batch, M)`.
+
+        Returns:
+            dict from input name to `tf.TensorSpec`: images `(batch,)` tf.string,
+            text `(batch,)` tf.string, audio `(batch, samples)` float32.
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
+    >>> model = mmzoo.create_model("avmnist_late_fusion")
+    >>> module = ServingModule(model, resolve_inputs(model), mask_columns(model), "multiclass")
+        >>> {k: v.shape.as_list() for k, v in module.raw_signature(masked=True).items()}
+        {'image': [None], 'audio': [None, None], 'modality_mask': [None, 2]}
+        """
         specs = {spec.name: spec.raw_spec for spec in self._static.inputs}
         if masked:
             specs[MODALITY_MASK] = self.mask_spec()
         return specs
 
     def preprocessed_signature(self, batch_size=None):
-        """The dict of `tf.TensorSpec` of the model's own inputs (mask included)."""
+        """The dict of `tf.TensorSpec` of the model's own inputs (mask included).
+
+        Args:
+            batch_size: None (any batch) or a fixed batch size.
+
+        Returns:
+            dict from input name to `tf.TensorSpec` of shape `(batch_size, ...)`.
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
+    >>> model = mmzoo.create_model("avmnist_late_fusion")
+    >>> module = ServingModule(model, resolve_inputs(model), mask_columns(model), "multiclass")
+        >>> {k: v.shape.as_list() for k, v in module.preprocessed_signature(1).items()}
+        {'image': [1, 28, 28, 1], 'audio': [1, 8000], 'modality_mask': [1, 2]}
+        """
         specs = {
             spec.name: tf.TensorSpec(
                 (batch_size, *spec.model_spec.shape[1:]), spec.model_spec.dtype, name=spec.name
@@ -124,10 +158,36 @@ class ServingModule(tf.Module):
         return specs
 
     def mask_spec(self):
+        """The `tf.TensorSpec` of `modality_mask`: float32 `(batch, M)`, 1 = present.
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
+    >>> model = mmzoo.create_model("avmnist_late_fusion")
+    >>> module = ServingModule(model, resolve_inputs(model), mask_columns(model), "multiclass")
+        >>> module.mask_spec().shape.as_list()
+        [None, 2]
+        """
         return tf.TensorSpec((None, len(self._static.columns)), tf.float32, name=MODALITY_MASK)
 
     def signatures(self):
-        """The concrete functions to save as SignatureDefs, keyed by signature name."""
+        """The concrete functions to save as SignatureDefs, keyed by signature name.
+
+        Traces the serving functions (about a second for a small model).
+
+        Returns:
+            dict from signature name (`serving_default`, `serving_masked` when the
+            model takes a mask, `serving_preprocessed`, `metadata`) to a concrete
+            function.
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import resolve_inputs
+    >>> model = mmzoo.build_model(
+    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+    ...     num_outputs=2)
+    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
+        >>> sorted(module.signatures())
+        ['metadata', 'serving_default', 'serving_preprocessed']
+        """
         signatures = {SERVING_DEFAULT: self.serve.get_concrete_function(self.raw_signature())}
         if self._static.columns:
             signatures[SERVING_MASKED] = self.serve.get_concrete_function(
@@ -148,6 +208,23 @@ class ServingModule(tf.Module):
 
         A new `tf.function` each time: an existing one would hand back its trace for a
         `None` batch when asked for a batch of 1 (the static batch the LSTM needs).
+
+        Args:
+            batch_size: None or a fixed batch size for every input.
+
+        Returns:
+            A concrete function of the `preprocessed_signature(batch_size)` dict,
+            returning `{"probabilities": (batch, classes)}` float32 (regression:
+            `{"values": ...}`).
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import resolve_inputs
+    >>> model = mmzoo.build_model(
+    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+    ...     num_outputs=2)
+    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
+        >>> module.numeric_function(batch_size=1).structured_outputs["probabilities"].shape
+        TensorShape([1, 2])
         """
         function = tf.function(self._numeric, autograph=False)
         return function.get_concrete_function(self.preprocessed_signature(batch_size))
@@ -279,14 +356,52 @@ class ServingModule(tf.Module):
 
 
 def save(module, folder):
-    """Writes `module` as a SavedModel into `folder` (which may exist, empty)."""
+    """Writes `module` as a SavedModel into `folder` (which may exist, empty).
+
+    Args:
+        module: a `ServingModule`.
+        folder: the destination folder (str or path-like).
+
+    Returns:
+        The sorted list of the saved signature names.
+
+    >>> import pathlib, tempfile
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import resolve_inputs
+    >>> model = mmzoo.build_model(
+    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+    ...     num_outputs=2)
+    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
+    >>> folder = tempfile.mkdtemp()
+    >>> save(module, folder)
+    ['metadata', 'serving_default', 'serving_preprocessed']
+    >>> sorted(p.name for p in pathlib.Path(folder).iterdir())
+    ['assets', 'fingerprint.pb', 'saved_model.pb', 'variables']
+    """
     signatures = module.signatures()
     tf.saved_model.save(module, str(folder), signatures=signatures)
     return sorted(signatures)
 
 
 def describe_signatures(module):
-    """`{signature: {"inputs": {...}, "outputs": {...}}}` with dtypes and shapes."""
+    """`{signature: {"inputs": {...}, "outputs": {...}}}` with dtypes and shapes.
+
+    Args:
+        module: a `ServingModule`.
+
+    Returns:
+        dict from signature name to `{"inputs": {name: {"dtype", "shape"}},
+        "outputs": {...}}`; shapes are lists with `None` for unknown sizes.
+
+    >>> import mmzoo
+    >>> from mmzoo.export.inputs import resolve_inputs
+    >>> model = mmzoo.build_model(
+    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+    ...     num_outputs=2)
+    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
+    >>> describe_signatures(module)["serving_default"]["outputs"]["probabilities"]
+    {'dtype': 'float32', 'shape': [None, 2]}
+    """
     described = {}
     for name, function in module.signatures().items():
         inputs = {
