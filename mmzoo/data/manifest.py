@@ -41,8 +41,9 @@ class ManifestError(ValueError):
         bad_rows: list of `BadRow`.
 
     >>> error = ManifestError("m.csv", [BadRow(2, "image", "file not found: a.png")])
-    >>> print(error)
-    Manifest m.csv has 1 bad row(s) (rows count from 1 after the header; pass skip_bad_rows=True to train without them):
+    >>> print(error)  # doctest: +NORMALIZE_WHITESPACE
+    Manifest m.csv has 1 bad row(s) (rows count from 1 after the header; pass
+    skip_bad_rows=True to train without them):
       row 2, column 'image': file not found: a.png
     """
 

@@ -39,12 +39,46 @@ def ensure_shape(name, tensor, shape):
 
     The error reads `Shape of tensor <name> [2,1] is not compatible with expected
     shape [?]` (the tensor is the signature input named after the model input).
+
+    Args:
+        name: the input name, used in the op name.
+        tensor: the tensor to check.
+        shape: the expected shape, `None` for any size (e.g. `[None, 8000]`).
+
+    Returns:
+        `tensor`, with the static shape refined.
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time (eagerly: at once), when the
+            shapes do not fit.
+
+    >>> ensure_shape("audio", tf.zeros((2, 5)), [None, 5]).shape
+    TensorShape([2, 5])
+    >>> ensure_shape("image", tf.zeros((2, 1)), [None])
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...
     """
     return tf.ensure_shape(tensor, shape, name=f"check_{_op_name(name)}_shape")
 
 
 def batch_size_check(tensors):
-    """An op asserting that every tensor of the dict has the same batch size."""
+    """An op asserting that every tensor of the dict has the same batch size.
+
+    Args:
+        tensors: dict from input name to a tensor `(batch, ...)`.
+
+    Returns:
+        The assert op (None when run eagerly and the check passes).
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, when the batch sizes differ.
+
+    >>> batch_size_check({"image": tf.zeros((2, 3)), "audio": tf.zeros((3, 4))})
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...same batch size...
+    """
     names = list(tensors)
     sizes = tf.stack([tf.shape(tensors[name], out_type=tf.int64)[0] for name in names])
     data = [
@@ -67,6 +101,17 @@ def image_bytes_checks(name, data, present=None):
 
     Returns:
         list of two assert ops (the format check runs after the emptiness check).
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, when a wanted row is empty or
+            not PNG/JPEG/GIF/BMP bytes.
+
+    >>> png = tf.io.encode_png(tf.zeros((1, 1, 1), tf.uint8))
+    >>> _ = image_bytes_checks("image", tf.stack([png, b""]), present=tf.constant([True, False]))
+    >>> _ = image_bytes_checks("image", tf.constant([b"not an image"]))
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...no known image format...
     """
     wanted = tf.ones_like(data, tf.bool) if present is None else present
     non_empty = tf.strings.length(data) > 0
@@ -100,7 +145,23 @@ def image_bytes_checks(name, data, present=None):
 
 
 def utf8_check(name, texts):
-    """An op asserting that every string is valid UTF-8."""
+    """An op asserting that every string is valid UTF-8.
+
+    Args:
+        name: input name, for the message.
+        texts: `(batch,)` `tf.string` tensor.
+
+    Returns:
+        The assert op.
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, naming the invalid rows.
+
+    >>> utf8_check("text", tf.constant(["ok", b"\\xff"]))
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...invalid UTF-8...
+    """
     repaired = tf.strings.unicode_transcode(
         texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
     )
@@ -116,7 +177,24 @@ def utf8_check(name, texts):
 
 
 def finite_check(name, values, what="values"):
-    """An op asserting that a float tensor holds no NaN or infinity."""
+    """An op asserting that a float tensor holds no NaN or infinity.
+
+    Args:
+        name: input name, for the message.
+        values: float tensor `(batch, ...)`.
+        what: what the values are, for the message (e.g. `"waveforms"`).
+
+    Returns:
+        The assert op.
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, naming the rows with NaN or inf.
+
+    >>> finite_check("audio", tf.constant([[0.0], [float("inf")]]))
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...NaN or inf...
+    """
     values = tf.convert_to_tensor(values)
     flat = tf.reshape(values, [tf.shape(values)[0], -1])
     bad_rows = tf.logical_not(tf.reduce_all(tf.math.is_finite(flat), axis=1))
@@ -131,7 +209,24 @@ def finite_check(name, values, what="values"):
 
 
 def token_range_check(name, ids, vocab_size):
-    """An op asserting token ids in `[0, vocab_size)`."""
+    """An op asserting token ids in `[0, vocab_size)`.
+
+    Args:
+        name: input name, for the message.
+        ids: integer tensor `(batch, sequence_length)`.
+        vocab_size: the number of token ids the embedding has.
+
+    Returns:
+        The assert op.
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, naming the rows out of range.
+
+    >>> token_range_check("text", tf.constant([[1, 2], [3, 9]]), vocab_size=5)
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...expected token ids in [0, 5)...
+    """
     bad = tf.logical_or(ids < 0, ids >= vocab_size)
     bad_rows = tf.reduce_any(tf.reshape(bad, [tf.shape(ids)[0], -1]), axis=1)
     return tf.debugging.Assert(
@@ -151,6 +246,18 @@ def mask_checks(mask, columns):
     Args:
         mask: the `modality_mask` tensor (its shape is checked by `ensure_shape`).
         columns: the input names of its columns, for the messages.
+
+    Returns:
+        list of two assert ops (values in {0, 1}; at least one 1 per row).
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, naming the bad rows.
+
+    >>> _ = mask_checks(tf.constant([[1.0, 0.0], [0.0, 1.0]]), ["image", "audio"])
+    >>> _ = mask_checks(tf.constant([[0.0, 0.0]]), ["image", "audio"])
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...one present modality...
     """
     layout = ", ".join(columns)
     binary = tf.logical_or(tf.equal(mask, 0.0), tf.equal(mask, 1.0))
