@@ -28,7 +28,21 @@ import contextlib
 
 
 def patch_model(model, strategy):
-    """Makes `model`'s pre-training symbolic build use a local replica batch."""
+    """Makes `model`'s pre-training symbolic build use a local replica batch.
+
+    Replaces the model's `_maybe_symbolic_build` (in place); the model then builds
+    from the first local replica's batch instead of a cross-worker mean.
+
+    Args:
+        model: the Keras model, to be trained under `strategy`.
+        strategy: the `tf.distribute` strategy (e.g. `MultiWorkerMirroredStrategy`).
+
+    >>> import keras, tensorflow as tf
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> patch_model(model, tf.distribute.get_strategy())
+    >>> callable(model._maybe_symbolic_build)
+    True
+    """
     import tensorflow as tf
 
     def local(value):
@@ -49,7 +63,22 @@ def patch_model(model, strategy):
 
 @contextlib.contextmanager
 def multi_worker_reductions():
-    """While active, Keras reduces scalar step outputs across workers with `axis=None`."""
+    """While active, Keras reduces scalar step outputs across workers with `axis=None`.
+
+    Patches `keras.src.backend.tensorflow.trainer.reduce_per_replica` and restores it
+    on exit; single-worker strategies still use Keras' own reduction. With another
+    Keras layout (no `_collective_all_reduce_multi_worker`) it changes nothing.
+
+    Yields:
+        None.
+
+    >>> from keras.src.backend.tensorflow import trainer
+    >>> original = trainer.reduce_per_replica
+    >>> with multi_worker_reductions():
+    ...     patched = trainer.reduce_per_replica is not original
+    >>> patched, trainer.reduce_per_replica is original
+    (True, True)
+    """
     import tensorflow as tf
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer as tf_trainer
