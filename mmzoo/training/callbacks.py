@@ -53,6 +53,20 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     latter written last, so it only ever names a complete weights file. Call
     `restored_epoch()` before `fit` to know where a resumed run starts (e.g. to build
     its input pipeline from that epoch).
+
+    Args:
+        backup_dir: the backup folder (str or path-like).
+        delete_checkpoint: remove the backup when training ends normally.
+
+    >>> import tempfile
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> backup = AtomicBackupAndRestore(tempfile.mkdtemp())
+    >>> backup.set_model(model)
+    >>> backup.restored_epoch()
+    0
+    >>> backup.on_epoch_end(0)  # what fit calls after the first epoch
+    >>> backup.restored_epoch(), backup.metadata()["weights"]
+    (1, 'epoch-00001.weights.h5')
     """
 
     def __init__(self, backup_dir, delete_checkpoint=True):
@@ -61,10 +75,16 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     @property
     def metadata_path(self):
+        """`pathlib.Path` of `training_metadata.json` in `backup_dir`."""
         return pathlib.Path(self.backup_dir) / "training_metadata.json"
 
     def metadata(self):
-        """The backup's metadata dict, or None when there is no usable backup."""
+        """The backup's metadata dict, or None when there is no usable backup.
+
+        Returns:
+            `{"epoch": N, "batch": 0, "weights": "epoch-<N>.weights.h5"}`, or None if
+            the file is missing, not JSON, or names a missing weights file.
+        """
         try:
             metadata = json.loads(self.metadata_path.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
@@ -75,11 +95,16 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return metadata
 
     def restored_epoch(self):
-        """The epoch a run resumes at: the backup's epoch count, or 0."""
+        """The epoch a run resumes at: the backup's epoch count, or 0.
+
+        Returns:
+            int, the number of epochs already done.
+        """
         metadata = self.metadata()
         return metadata["epoch"] if metadata else 0
 
     def on_train_begin(self, logs=None):
+        """Loads the backup's weights (and optimizer state) and epoch, if any."""
         metadata = self.metadata()
         if metadata is None:
             return
@@ -89,6 +114,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model._initial_epoch = metadata["epoch"]  # what BackupAndRestore sets
 
     def on_epoch_end(self, epoch, logs=None):
+        """Writes `epoch-<epoch + 1>.weights.h5`, then the metadata; drops older files."""
         self._current_epoch = epoch + 1
         folder = pathlib.Path(self.backup_dir)
         name = f"epoch-{epoch + 1:05d}.weights.h5"
@@ -100,6 +126,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 old.unlink(missing_ok=True)
 
     def on_train_batch_end(self, batch, logs=None):
+        """Does nothing: backups are made at epoch ends only."""
         pass  # backups at epoch ends only
 
 
@@ -109,6 +136,18 @@ class EpochSeeds(keras.callbacks.Callback):
 
     A resumed run then draws the same dropout masks in an epoch as an uninterrupted
     run, whatever happened before the epoch.
+
+    Args:
+        seed: the run's integer seed.
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5, seed=1)])
+    >>> seeds = EpochSeeds(seed=0)
+    >>> seeds.set_model(model)
+    >>> seeds.on_epoch_begin(3)
+    >>> first = [v.numpy().tolist() for v in model.variables]
+    >>> seeds.on_epoch_begin(3)
+    >>> [v.numpy().tolist() for v in model.variables] == first
+    True
     """
 
     def __init__(self, seed):
@@ -116,6 +155,7 @@ class EpochSeeds(keras.callbacks.Callback):
         self.seed = int(seed)
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Assigns `[epoch_seed(seed, epoch) % 2**31, 7919 * (i + 1)]` to state `i`."""
         states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
         for index, state in enumerate(states):
             value = np.array([epoch_seed(self.seed, epoch) % 2**31, 7919 * (index + 1)],
@@ -130,6 +170,19 @@ class BestCheckpoint(keras.callbacks.Callback):
         path: the `.keras` file; `best.json` beside it records epoch and value.
         monitor: a log key, e.g. `"val_accuracy"`.
         write: False on non-chief workers (they only track the best in memory).
+
+    Raises:
+        ValueError: (at an epoch end) `monitor` is not in the logs.
+
+    >>> import pathlib, tempfile
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> best = BestCheckpoint(pathlib.Path(tempfile.mkdtemp()) / "best.keras",
+    ...                       monitor="val_loss", write=False)
+    >>> best.set_model(model)
+    >>> for epoch, loss in enumerate([0.5, 0.3, 0.4]):
+    ...     best.on_epoch_end(epoch, {"val_loss": loss})
+    >>> best.best, best.best_epoch, best.restore()
+    (0.3, 2, True)
     """
 
     def __init__(self, path, monitor="val_accuracy", write=True):
@@ -149,6 +202,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         return value > self.best if self.mode == "max" else value < self.best
 
     def on_train_begin(self, logs=None):
+        """Reads `best.json` of an interrupted run, so its best is kept."""
         # A resumed run continues from the best of the epochs before the crash.
         if self.best is None and self.info_path.is_file():
             info = json.loads(self.info_path.read_text())
@@ -156,6 +210,7 @@ class BestCheckpoint(keras.callbacks.Callback):
                 self.best, self.best_epoch = info["value"], info["epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
+        """Saves the model (and `best.json`) if `logs[monitor]` improved."""
         value = (logs or {}).get(self.monitor)
         if value is None:
             raise ValueError(
@@ -175,7 +230,11 @@ class BestCheckpoint(keras.callbacks.Callback):
             )
 
     def restore(self):
-        """Loads the best weights into the model; returns False if there were none."""
+        """Loads the best weights into the model; returns False if there were none.
+
+        Returns:
+            bool: True if weights were restored, from memory or from `path`.
+        """
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
             return True
@@ -189,6 +248,18 @@ class HistoryCSV(keras.callbacks.Callback):
     """Writes the per-epoch logs to a CSV file, atomically rewritten every epoch.
 
     A resumed run (`initial_epoch > 0`) keeps the rows of the earlier epochs.
+
+    Args:
+        path: the CSV file (str or path-like); columns `epoch` and the sorted log keys.
+        initial_epoch: the epoch the run (re)starts at.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
+    >>> history = HistoryCSV(path)
+    >>> history.on_train_begin()
+    >>> history.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.75})
+    >>> path.read_text().splitlines()
+    ['epoch,loss,val_loss', '0,0.5,0.75']
     """
 
     def __init__(self, path, initial_epoch=0):
@@ -198,6 +269,7 @@ class HistoryCSV(keras.callbacks.Callback):
         self.rows = []
 
     def on_train_begin(self, logs=None):
+        """Keeps the CSV rows of the epochs before `initial_epoch`."""
         start = self.initial_epoch
         self.rows = []
         if start and self.path.is_file():
@@ -205,6 +277,7 @@ class HistoryCSV(keras.callbacks.Callback):
                 self.rows = [row for row in csv.DictReader(file) if int(row["epoch"]) < start]
 
     def on_epoch_end(self, epoch, logs=None):
+        """Adds (or replaces) the row of `epoch` and rewrites the CSV."""
         row = {"epoch": epoch}
         row.update({key: _scalar(value) for key, value in sorted((logs or {}).items())})
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [row]
@@ -229,6 +302,18 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         history_path: the run's history CSV.
         initial_epoch: the epoch the run (re)starts at.
         **kwargs: `keras.callbacks.EarlyStopping` arguments.
+
+    Raises:
+        ValueError: `restore_best_weights=True` is passed.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
+    >>> _ = path.write_text("epoch,val_loss\\n0,0.5\\n1,0.6\\n2,0.7\\n")
+    >>> stop = ResumableEarlyStopping(path, initial_epoch=3, monitor="val_loss", patience=2)
+    >>> stop.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    >>> stop.on_train_begin()
+    >>> stop.wait, stop.model.stop_training
+    (2, True)
     """
 
     def __init__(self, history_path, initial_epoch=0, **kwargs):
@@ -240,6 +325,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.initial_epoch = initial_epoch
 
     def on_train_begin(self, logs=None):
+        """Resets the state, then replays the history CSV's epochs before `initial_epoch`."""
         super().on_train_begin(logs)
         if not self.initial_epoch or not self.history_path.is_file():
             return
@@ -254,6 +340,17 @@ class ScalarLogs(keras.callbacks.Callback):
     """Per-epoch TensorBoard scalars (`logs/train`, `logs/validation`), no tensorboard
     package needed: the events are written with `tf.summary.write` and the scalars
     plugin's metadata, as `keras.callbacks.TensorBoard` would with `update_freq="epoch"`.
+
+    Args:
+        log_dir: the TensorBoard folder (str or path-like).
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> logs = ScalarLogs(folder)
+    >>> logs.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
+    >>> logs.on_train_end()
+    >>> sorted(os.listdir(folder))
+    ['train', 'validation']
     """
 
     def __init__(self, log_dir):
@@ -269,6 +366,7 @@ class ScalarLogs(keras.callbacks.Callback):
         return self._writers[name]
 
     def on_epoch_end(self, epoch, logs=None):
+        """Writes each log value as scalar `epoch_<name>` at step `epoch`."""
         import tensorflow as tf
         from tensorflow.core.framework import summary_pb2
 
@@ -284,6 +382,7 @@ class ScalarLogs(keras.callbacks.Callback):
             writer.flush()
 
     def on_train_end(self, logs=None):
+        """Closes the event files."""
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
@@ -291,7 +390,18 @@ class ScalarLogs(keras.callbacks.Callback):
 
 def tensorboard_callback(log_dir):
     """`keras.callbacks.TensorBoard` if the tensorboard package is installed, else
-    `ScalarLogs` (the same per-epoch scalars)."""
+    `ScalarLogs` (the same per-epoch scalars).
+
+    Args:
+        log_dir: the TensorBoard folder (str or path-like).
+
+    Returns:
+        A `keras.callbacks.Callback`.
+
+    >>> import tempfile
+    >>> type(tensorboard_callback(tempfile.mkdtemp())).__name__ in ("TensorBoard", "ScalarLogs")
+    True
+    """
     try:
         import tensorboard  # noqa: F401
     except ImportError:
