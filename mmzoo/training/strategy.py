@@ -49,6 +49,20 @@ def configure_cpu_devices(count):
     Lets `MirroredStrategy` run over several CPU "devices", e.g. to test distributed
     training on a laptop. Must run before any TensorFlow op; afterwards it raises a
     `RuntimeError` unless the same split is already in place.
+
+    Args:
+        count: the number of logical CPU devices, a positive int.
+
+    Raises:
+        ValueError: `count` is not a positive int.
+        RuntimeError: TensorFlow is already initialised with another split.
+
+    >>> have = len(tf.config.list_logical_devices("CPU"))  # initialises TensorFlow
+    >>> configure_cpu_devices(have)  # the split in place: nothing to do
+    >>> configure_cpu_devices(have + 1)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: Cannot split the CPU into ... logical devices: TensorFlow is already ...
     """
     count = check_positive_int("cpu_devices", count)
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -71,7 +85,23 @@ def configure_cpu_devices(count):
 
 
 def cluster_spec():
-    """The parsed `TF_CONFIG` environment variable, or None."""
+    """The parsed `TF_CONFIG` environment variable, or None.
+
+    Returns:
+        The decoded dict (`cluster`, `task`), or None when `TF_CONFIG` is unset or empty.
+
+    Raises:
+        ValueError: `TF_CONFIG` is not valid JSON.
+
+    >>> from unittest import mock
+    >>> config = '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}'
+    >>> with mock.patch.dict(os.environ, {"TF_CONFIG": config}):
+    ...     cluster_spec()["task"]
+    {'type': 'worker', 'index': 1}
+    >>> with mock.patch.dict(os.environ, {"TF_CONFIG": ""}):
+    ...     cluster_spec() is None
+    True
+    """
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         return None
@@ -125,6 +155,22 @@ def select_strategy(name="auto", tpu=None):
             environment).
 
     `kind` is the strategy actually chosen (never `"auto"`).
+
+    Returns:
+        `(strategy, kind)`: a `tf.distribute.Strategy` and its kind.
+
+    Raises:
+        ValueError: `name` is not one of `STRATEGY_KINDS`.
+        tf.errors.OpError, ValueError, RuntimeError: `"tpu"` was asked for and no TPU
+            could be initialised (with `"auto"`, the next option is tried instead).
+
+    >>> strategy, kind = select_strategy("default")
+    >>> kind, strategy.num_replicas_in_sync
+    ('default', 1)
+    >>> select_strategy("gpus")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown strategy; valid strategies: auto, default, ... Received: strategy='gpus'
     """
     if name not in STRATEGY_KINDS:
         raise ValueError(
@@ -153,7 +199,19 @@ def select_strategy(name="auto", tpu=None):
 
 
 def worker_info(strategy, kind):
-    """`(task_index, num_workers, is_chief)` of this process in its cluster."""
+    """`(task_index, num_workers, is_chief)` of this process in its cluster.
+
+    Args:
+        strategy: the strategy from `select_strategy`.
+        kind: its kind; anything but `"multi_worker"` is a single worker.
+
+    Returns:
+        `(task_index, num_workers, is_chief)`: int, int, bool. With a chief in the
+        cluster, the chief is task 0 and worker `i` is task `i + 1`.
+
+    >>> worker_info(tf.distribute.get_strategy(), "default")
+    (0, 1, True)
+    """
     if kind != "multi_worker":
         return 0, 1, True
     resolver = strategy.cluster_resolver
@@ -168,7 +226,18 @@ def worker_info(strategy, kind):
 
 
 def hardware(kind):
-    """`"tpu"`, `"gpu"` or `"cpu"`: what the model trains on."""
+    """`"tpu"`, `"gpu"` or `"cpu"`: what the model trains on.
+
+    Args:
+        kind: the strategy kind from `select_strategy`.
+
+    Returns:
+        str: `"tpu"` for a TPU strategy, else `"gpu"` if TensorFlow sees a GPU,
+        else `"cpu"`.
+
+    >>> hardware("tpu"), hardware("default") in ("gpu", "cpu")
+    ('tpu', True)
+    """
     if kind == "tpu":
         return "tpu"
     if tf.config.list_physical_devices("GPU"):
@@ -190,9 +259,27 @@ def _gpu_supports_float16():
 def resolve_speed(speed, kind):
     """Concrete speed settings for `speed` (the config section) on this hardware.
 
-    Returns a dict with `mixed_precision` (a Keras dtype policy name), `jit_compile`
-    (`True`, `False` or `"auto"`, passed to `compile`), `steps_per_execution` (int),
-    `hardware` and `reasons` (why each `"auto"` became what it is).
+    Args:
+        speed: dict with `mixed_precision` (`"auto"` or a policy of
+            `MIXED_PRECISION_POLICIES`), `jit_compile` (`"auto"` or bool) and
+            `steps_per_execution` (`"auto"` or a positive int).
+        kind: the strategy kind from `select_strategy`.
+
+    Returns:
+        dict with `mixed_precision` (a Keras dtype policy name), `jit_compile`
+        (`True`, `False` or `"auto"`, passed to `compile`), `steps_per_execution`
+        (int), `hardware` and `reasons` (why each `"auto"` became what it is).
+
+    Raises:
+        KeyError: `speed` lacks one of the three settings.
+
+    >>> speed = resolve_speed({"mixed_precision": "float32", "jit_compile": False,
+    ...                        "steps_per_execution": 4}, "tpu")
+    >>> speed["steps_per_execution"], speed["hardware"], speed["reasons"]
+    (4, 'tpu', {})
+    >>> resolve_speed({"mixed_precision": "auto", "jit_compile": "auto",
+    ...                "steps_per_execution": "auto"}, "tpu")["mixed_precision"]
+    'mixed_bfloat16'
     """
     device = hardware(kind)
     reasons = {}
