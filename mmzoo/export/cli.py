@@ -24,7 +24,19 @@ EXIT_VERIFY_FAILED = 1
 
 
 def add_parsers(commands):
-    """Adds the `export` and `verify` subparsers to `commands` (from `add_subparsers`)."""
+    """Adds the `export` and `verify` subparsers to `commands` (from `add_subparsers`).
+
+    Args:
+        commands: the object `argparse.ArgumentParser.add_subparsers` returned.
+
+    Returns:
+        `(export, verify)`: the two new subparsers.
+
+    >>> parser = argparse.ArgumentParser(prog="tool")
+    >>> export, verify = add_parsers(parser.add_subparsers(dest="command"))
+    >>> vars(parser.parse_args(["verify", "out", "--hashes-only"]))
+    {'command': 'verify', 'path': 'out', 'hashes_only': True, 'json': False}
+    """
     export = commands.add_parser(
         "export", help="export a run or saved model: SavedModel, .keras, LiteRT, model card",
         description="Export a trained model (a run folder runs/NAME, a saved model folder or "
@@ -56,7 +68,28 @@ def add_parsers(commands):
 
 
 def run_export(args):
-    """`mmzoo export`: exports and prints a summary; returns the exit status."""
+    """`mmzoo export`: exports and prints a summary; returns the exit status.
+
+    Args:
+        args: the parsed `export` arguments (`model`, `out`, `formats`, `no_check`,
+            `json`).
+
+    Returns:
+        0, or 2 when LiteRT conversion failed (the message says how to export
+        without it).
+
+    Raises:
+        ValueError, FileNotFoundError: from `mmzoo.export.export` (bad formats, no
+            model at `args.model`...); `main` prints them and returns 2.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> args = build_parser().parse_args(["export", f"{folder}/none", "--out", f"{folder}/x"])
+    >>> run_export(args)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No model at .../none: give a saved model folder ...
+    """
     from mmzoo.export.api import export
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -87,7 +120,30 @@ def run_export(args):
 
 
 def run_verify(args):
-    """`mmzoo verify`: checks hashes and parity; returns 0, or 1 when a check fails."""
+    """`mmzoo verify`: checks hashes and parity; returns 0, or 1 when a check fails.
+
+    Args:
+        args: the parsed `verify` arguments (`path`, `hashes_only`, `json`).
+
+    Returns:
+        0 when every check passes, 1 (`EXIT_VERIFY_FAILED`) when one fails.
+
+    Raises:
+        FileNotFoundError: `args.path` holds no `model_card.json`.
+
+    >>> import pathlib, tempfile
+    >>> from mmzoo.export.card import FORMAT, write_card
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "model.keras").write_bytes(b"weights")
+    >>> _ = write_card(folder, {"format": FORMAT})
+    >>> run_verify(build_parser().parse_args(["verify", str(folder), "--hashes-only"]))
+    /...: 1 files match model_card.json
+    OK
+    0
+    >>> _ = (folder / "model.keras").write_bytes(b"changed")
+    >>> run_verify(build_parser().parse_args(["verify", str(folder), "--hashes-only"]))
+    1
+    """
     from mmzoo.export.verification import verify
     from mmzoo.export.card import VerificationError
 
@@ -114,7 +170,14 @@ HANDLERS = {"export": run_export, "verify": run_verify}
 
 
 def build_parser():
-    """A parser with just the `export` and `verify` subcommands."""
+    """A parser with just the `export` and `verify` subcommands.
+
+    Returns:
+        An `argparse.ArgumentParser`; a usage error exits with status 2.
+
+    >>> build_parser().parse_args(["verify", "saved_models/demo"]).hashes_only
+    False
+    """
     parser = argparse.ArgumentParser(prog="python -m mmzoo.export")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -123,7 +186,24 @@ def build_parser():
 
 
 def main(argv=None):
-    """Runs `export` or `verify`; returns the exit status (2 for a usage error)."""
+    """Runs `export` or `verify`; returns the exit status (2 for a usage error).
+
+    A `ValueError` or `FileNotFoundError` is printed as one line on stderr (raised
+    instead when `$MMZOO_DEBUG` is set).
+
+    Args:
+        argv: the arguments, without the program name (default: `sys.argv[1:]`).
+
+    Returns:
+        0 on success, 1 when `verify` finds a mismatch, 2 for a bad argument or input.
+
+    Raises:
+        SystemExit: from argparse, for `--help` or unparsable arguments.
+
+    >>> import tempfile
+    >>> main(["verify", tempfile.mkdtemp()])  # no model card there
+    2
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
