@@ -22,7 +22,40 @@ MODALITY_MASK = "modality_mask"
 
 @keras.saving.register_keras_serializable(package="mmzoo")
 class MultimodalModel(keras.Model):
-    """A functional model over named modality inputs, built by `mmzoo.build_model`."""
+    """A functional model over named modality inputs, built by `mmzoo.build_model`.
+
+    Args:
+        *args, **kwargs: as for a functional `keras.Model` (`inputs`, `outputs`,
+            `name`); the inputs are named after the modalities, plus `modality_mask`
+            if the fusion takes one.
+        modalities: the modality input names in mask-column order (default: the
+            input names, `modality_mask` aside).
+        preprocessor: an `mmzoo.Preprocessor` (or its serialized dict) with one layer
+            per modality input, or None.
+
+    Input shape:
+        dict from input name to a batch, e.g. `image` `(batch, H, W, C)` float32 in
+        [0, 1], `audio` `(batch, samples)`, `text` `(batch, sequence_length)` token
+        ids; `modality_mask` `(batch, M)` in {0, 1}, all ones when left out.
+
+    Output shape:
+        The head's output, e.g. `(batch, classes)` probabilities.
+
+    Raises:
+        ValueError: `preprocessor` is not a `Preprocessor` or does not cover exactly
+            the model's inputs; (when called) a dict input has missing or unexpected
+            keys.
+
+    >>> import numpy as np, mmzoo
+    >>> model = mmzoo.create_model("avmnist_late_fusion")
+    >>> model({"image": np.zeros((2, 28, 28, 1), "float32"),
+    ...        "audio": np.zeros((2, 8000), "float32")}).shape  # mask filled in
+    TensorShape([2, 10])
+    >>> model({"image": np.zeros((2, 28, 28, 1), "float32")})
+    Traceback (most recent call last):
+    ...
+    ValueError: Model ... the batch has missing ['audio'] keys. ...
+    """
 
     def __init__(self, *args, modalities=None, preprocessor=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,7 +68,12 @@ class MultimodalModel(keras.Model):
 
     @property
     def modalities(self):
-        """The modality input names, in the order of the modality mask's columns."""
+        """The modality input names, in the order of the modality mask's columns.
+
+        >>> import mmzoo
+        >>> mmzoo.create_model("avmnist_late_fusion").modalities
+        ['image', 'audio']
+        """
         return list(self._modalities)
 
     @property
@@ -44,6 +82,20 @@ class MultimodalModel(keras.Model):
 
         It travels with the model: `get_config` (so `.keras` files) holds it. It is
         not a sublayer: its tokenizer tables are no weights of the model.
+
+        Setting it checks it (see the class `Raises:`).
+
+        >>> import mmzoo
+        >>> model = mmzoo.build_model(
+        ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+        ...     num_outputs=2)
+        >>> model.preprocessor.input_names
+        ['image']
+        >>> model.preprocessor = None
+        >>> model.preprocessor = "tokenizer"
+        Traceback (most recent call last):
+        ...
+        ValueError: `preprocessor` must be an mmzoo.Preprocessor or None. Received: ...
         """
         return self.__dict__.get("_mmzoo_preprocessor")
 
@@ -76,6 +128,16 @@ class MultimodalModel(keras.Model):
                 if name not in ("preprocessor", "_mmzoo_preprocessor")]
 
     def get_config(self):
+        """The functional config plus `modalities` and the serialized `preprocessor`.
+
+        >>> import mmzoo
+        >>> model = mmzoo.build_model(
+        ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+        ...     num_outputs=2)
+        >>> config = model.get_config()
+        >>> config["modalities"], "preprocessor" in config
+        (['image'], True)
+        """
         config = {**super().get_config(), "modalities": self.modalities}
         if self.preprocessor is not None:
             config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
@@ -83,7 +145,15 @@ class MultimodalModel(keras.Model):
 
     @property
     def head(self):
-        """The model's `TaskHead` layer."""
+        """The model's `TaskHead` layer.
+
+        >>> import mmzoo
+        >>> model = mmzoo.build_model(
+        ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+        ...     num_outputs=2)
+        >>> model.head.kind
+        'multiclass'
+        """
         return self.get_layer("head")
 
     def __call__(self, inputs, *args, **kwargs):
@@ -115,7 +185,22 @@ class MultimodalModel(keras.Model):
         return inputs
 
     def compile(self, optimizer="adam", loss="auto", metrics="auto", **kwargs):
-        """Like `keras.Model.compile`; `"auto"` picks the head's loss and metrics."""
+        """Like `keras.Model.compile`; `"auto"` picks the head's loss and metrics.
+
+        Args:
+            optimizer: a Keras optimizer or its name.
+            loss: `"auto"` (the head's default loss) or any Keras loss.
+            metrics: `"auto"` (the head's default metrics) or any Keras metrics.
+            **kwargs: other `keras.Model.compile` arguments.
+
+        >>> import mmzoo
+        >>> model = mmzoo.build_model(
+        ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+        ...     num_outputs=2)
+        >>> model.compile("sgd")
+        >>> model.loss.__class__.__name__
+        'SparseCategoricalCrossentropy'
+        """
         if isinstance(loss, str) and loss == "auto":
             loss = self.head.default_loss()
         if isinstance(metrics, str) and metrics == "auto":
@@ -144,6 +229,19 @@ class MultimodalModel(keras.Model):
 
         Returns:
             The `keras.callbacks.History` of `keras.Model.fit`.
+
+        Raises:
+            TypeError: an argument `keras.Model.fit` does not take.
+
+        The example trains, so it is not run by the test suite:
+
+        >>> import numpy as np, mmzoo  # doctest: +SKIP
+        >>> model = mmzoo.create_model("avmnist_image_lenet")  # doctest: +SKIP
+        >>> model.compile("adam")  # doctest: +SKIP
+        >>> history = model.fit({"image": np.zeros((8, 28, 28, 1), "float32")},
+        ...                     np.zeros(8), epochs=1, verbose=0)  # doctest: +SKIP
+        >>> sorted(history.history)  # doctest: +SKIP
+        ['accuracy', 'loss']
         """
         from mmzoo.batch_norm import default_callbacks
 
@@ -157,6 +255,21 @@ class MultimodalModel(keras.Model):
         return super().fit(**arguments)
 
     def compile_from_config(self, config):
+        """Compiles from `get_compile_config()` output and builds the optimizer.
+
+        Args:
+            config: the dict `keras.Model.get_compile_config` returns.
+
+        >>> import mmzoo
+        >>> model = mmzoo.build_model(
+        ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+        ...     num_outputs=2)
+        >>> model.compile("adam")
+        >>> config = model.get_compile_config()
+        >>> model.compile_from_config(config)
+        >>> model.optimizer.built
+        True
+        """
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if self.built and hasattr(self, "optimizer"):
