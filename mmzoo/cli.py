@@ -64,7 +64,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The `mmzoo` argument parser with its subcommands."""
+    """The `mmzoo` argument parser with its subcommands.
+
+    Returns:
+        An `argparse.ArgumentParser` with the subcommands `list`, `datasets`,
+        `train`, `evaluate`, `predict`, `export` and `verify`; a usage error prints
+        one line and exits with status 2.
+
+    >>> args = build_parser().parse_args(["train", "--epochs", "3", "--set", "name=demo"])
+    >>> args.command, args.epochs, args.set
+    ('train', '3', ['name=demo'])
+    """
     parser = _Parser(
         prog="mmzoo",
         description="mmzoo: multimodal models (image, text, audio) on Keras 3 and TensorFlow.",
@@ -147,7 +157,29 @@ def build_parser():
 
 
 def main(argv=None):
-    """Runs the `mmzoo` command; returns the exit status."""
+    """Runs the `mmzoo` command; returns the exit status.
+
+    A `ValueError` or `FileNotFoundError` of a subcommand (a bad config key, a
+    missing file) is printed as one line on stderr, and 2 is returned; with
+    `$MMZOO_DEBUG` set it is raised instead.
+
+    Args:
+        argv: the arguments, without the program name (default: `sys.argv[1:]`).
+
+    Returns:
+        0 on success, 1 when `verify` finds a mismatch, 2 for a bad argument or input.
+
+    Raises:
+        SystemExit: from argparse, for `--help` or unparsable arguments (status 2).
+
+    >>> main(["list", "--what", "datasets"])
+    Datasets:
+      av_mnist  MNIST handwritten digits (TFDS 'mnist') paired by label with ...
+      embedded  ...
+    0
+    >>> main(["train", "--epochs", "ten", "--show-config"])
+    2
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
