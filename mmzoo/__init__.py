@@ -8,7 +8,9 @@
 
 __version__ = "0.1.0"
 
-from mmzoo import artifacts, batch_norm, data, datasets, fusion, preprocessing, towers  # noqa: E402
+from mmzoo import (  # noqa: E402
+    artifacts, batch_norm, data, datasets, fusion, layers, preprocessing, towers,
+)
 from mmzoo.fusion import list_fusions  # noqa: E402
 from mmzoo.export import verify  # noqa: E402  (binds mmzoo.export too, a callable module)
 from mmzoo.heads import TaskHead  # noqa: E402
@@ -32,6 +34,7 @@ __all__ = [
     "datasets",
     "export",
     "fusion",
+    "layers",
     "get_preset",
     "list_fusions",
     "list_models",

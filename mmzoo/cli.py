@@ -26,6 +26,7 @@ import os
 import sys
 
 from mmzoo.export import cli as export_commands
+from mmzoo.training.strategy import MIXED_PRECISION_POLICIES, STRATEGY_KINDS
 
 EXIT_USAGE = 2
 
@@ -41,12 +42,11 @@ TRAIN_FLAGS = {
     "--learning-rate": ("training.optimizer.learning_rate", float, "peak learning rate"),
     "--seed": ("training.seed", int, "seed of weights, shuffling and dropout"),
     "--strategy": ("distribution.strategy", str,
-                   ("auto (TPU, then TF_CONFIG workers, then several GPUs, else default), "
-                    "default, mirrored, multi_worker or tpu")),
+                   "auto (TPU, then TF_CONFIG workers, then several GPUs, else default), "
+                   + ", ".join(STRATEGY_KINDS[1:])),
     "--cpu-devices": ("distribution.cpu_devices", int,
                       "split the CPU into N logical devices (e.g. to try --strategy mirrored)"),
-    "--mixed-precision": ("speed.mixed_precision", str,
-                          "auto, float32, mixed_float16 or mixed_bfloat16"),
+    "--mixed-precision": ("speed.mixed_precision", str, ", ".join(MIXED_PRECISION_POLICIES)),
     "--jit-compile": ("speed.jit_compile", "jit", "XLA: auto, on or off"),
     "--steps-per-execution": ("speed.steps_per_execution", int, "batches per tf.function call"),
     "--runs-dir": ("output.runs_dir", str, "folder of run directories (default: runs)"),

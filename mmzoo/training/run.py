@@ -38,6 +38,7 @@ from mmzoo.training import report
 from mmzoo.training.optimizers import make_optimizer
 from mmzoo.config import (
     ConfigError,
+    check_model_builds,
     dataset_info,
     load_config,
     resolve_model,
@@ -285,6 +286,7 @@ class _Run:
             try:
                 self.model = mmzoo.build_model(**self.model_kwargs, name=_model_name(self.name))
             except ValueError as error:
+                check_model_builds(self.model_kwargs)  # raises naming the config key
                 raise ConfigError("model", f"Invalid model config: {error}") from None
             self.model.preprocessor = self.preprocessor  # adapted: checkpoints carry it
             optimizer = make_optimizer(training, self.steps)
