@@ -106,6 +106,11 @@ LAYER_EXAMPLES = {
         expected_output_shape=(2, 11, 16),
     ),
     "LowRankFusion": _fusion("LowRankFusion", rank=2, dim=8),
+    "TensorInput": lambda: dict(
+        init_kwargs=dict(modality="audio", shape=(6, 5)),
+        input_data=_rng().uniform(0, 1, (2, 6, 5)).astype("float32"),
+        expected_output_shape=(2, 6, 5),
+    ),
     "MaskedPooling1D": lambda: dict(
         init_kwargs=dict(mode="mean"),
         input_data=[_sequence(), _step_mask()],

@@ -370,3 +370,22 @@ def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name),
                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_precomputed_feature_inputs_pass_through_and_refuse_raw_export(tmp_path):
+    """An audio tower fed (112, 112) spectrograms (MultiBench's AV-MNIST) has no raw
+    form: its preprocessor entry passes the tensor through, the model saves and
+    reloads with it, and a raw-input export says what a raw audio input needs."""
+    from mmzoo.preprocessing.tensor_input import TensorInput
+
+    model = mmzoo.build_model({"audio": {"tower": "lenet", "input_shape": (112, 112)}},
+                              num_outputs=2)
+    layer = model.preprocessor.layers["audio"]
+    assert isinstance(layer, TensorInput) and layer.shape == (112, 112)
+    x = np.zeros((2, 112, 112), "float32")
+    assert model.preprocessor({"audio": x})["audio"].shape == (2, 112, 112)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert restored.preprocessor.modality("audio") == "audio"
+    with pytest.raises(ValueError, match=r"Audio input 'audio' must be float32 waveforms"):
+        export_model(model, tmp_path / "export")

@@ -25,10 +25,12 @@ NUM_TEST = 200
 
 
 def pipeline_predictions(model, tokenizer, num_examples=NUM_TEST):
+    from mmzoo.preprocessing.preprocessor import Preprocessor
     from mmzoo.training.inputs import eval_dataset
 
     examples = embedded.load("test", num_examples=num_examples)
-    dataset = eval_dataset(examples, model.modalities, {"text": tokenizer}, batch_size=100)
+    preprocessor = Preprocessor({**model.preprocessor.layers, "text": tokenizer})
+    dataset = eval_dataset(examples, preprocessor, batch_size=100)
     return model.predict(dataset, verbose=0)
 
 

@@ -35,6 +35,7 @@ from mmzoo.model import MODALITY_MASK
 from mmzoo.preprocessing.audio import AudioPreprocessing
 from mmzoo.preprocessing.image import ImagePreprocessing
 from mmzoo.preprocessing.preprocessor import Preprocessor
+from mmzoo.preprocessing.tensor_input import TensorInput
 from mmzoo.preprocessing.text import TextTokenizer
 
 _LAYER_KINDS = (
@@ -154,6 +155,8 @@ def _resolve(model, name, tensor, layer):
     shape = tuple(tensor.shape[1:])
     model_spec = tf.TensorSpec((None, *shape), tf.as_dtype(tensor.dtype), name=name)
     kind = _kind_of(name, layer)
+    if isinstance(layer, TensorInput):
+        layer = None  # no raw form: the checks below say what a raw input needs
     if kind == "text":
         return _text_input(model, name, shape, layer, model_spec)
     if kind == "image":
@@ -162,6 +165,8 @@ def _resolve(model, name, tensor, layer):
 
 
 def _kind_of(name, layer):
+    if isinstance(layer, TensorInput):
+        return layer.modality
     if layer is None:
         return modality_of(name)
     for cls, kind in _LAYER_KINDS:

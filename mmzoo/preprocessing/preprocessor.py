@@ -41,6 +41,7 @@ import tensorflow as tf
 from mmzoo.modalities import MODALITIES, modality_of
 from mmzoo.preprocessing.audio import AudioPreprocessing
 from mmzoo.preprocessing.image import ImagePreprocessing
+from mmzoo.preprocessing.tensor_input import TensorInput
 from mmzoo.preprocessing.text import TextTokenizer
 
 MODALITY_MASK = "modality_mask"
@@ -88,10 +89,10 @@ class Preprocessor(keras.layers.Layer):
         for name, layer in layers.items():
             if isinstance(layer, dict):
                 layer = keras.saving.deserialize_keras_object(layer)
-            if not isinstance(layer, tuple(_LAYERS.values())):
+            if not isinstance(layer, (*_LAYERS.values(), TensorInput)):
                 raise ValueError(
                     f"The preprocessing layer of input {name!r} must be an "
-                    "ImagePreprocessing, TextTokenizer or AudioPreprocessing. "
+                    "ImagePreprocessing, TextTokenizer, AudioPreprocessing or TensorInput. "
                     f"Received: layers[{name!r}]={layer!r}"
                 )
             self._preprocessing[name] = layer
@@ -157,6 +158,8 @@ class Preprocessor(keras.layers.Layer):
     def modality(self, name):
         """The modality (`"image"`, `"text"`, `"audio"`) of input `name`."""
         layer = self._preprocessing[name]
+        if isinstance(layer, TensorInput):
+            return layer.modality
         return next(kind for kind, cls in _LAYERS.items() if isinstance(layer, cls))
 
     def names_of(self, modality):
@@ -207,6 +210,8 @@ class Preprocessor(keras.layers.Layer):
 
     def _one(self, name, layer, value):
         modality = self.modality(name)
+        if isinstance(layer, TensorInput):
+            return value
         if modality in ("image", "text") and value.dtype != tf.string:
             return value  # already decoded images / token ids
         return layer(value)
@@ -223,6 +228,8 @@ class Preprocessor(keras.layers.Layer):
         """The shape of input `name`'s model tensor without the batch axis."""
         layer = self._preprocessing[name]
         modality = self.modality(name)
+        if isinstance(layer, TensorInput):
+            return layer.shape
         if modality == "image":
             return (*layer.size, layer.channels)
         if modality == "text":
@@ -278,21 +285,19 @@ def default_layer(name, modality, shape, sample_rate=None, max_tokens=None,
         tokenizer: text only: the `TextTokenizer` kind.
 
     Returns:
-        An `ImagePreprocessing`, unadapted `TextTokenizer` or `AudioPreprocessing`.
+        An `ImagePreprocessing`, unadapted `TextTokenizer` or `AudioPreprocessing`;
+        a `TensorInput` when the shape is no raw value's (e.g. a spectrogram given
+        to an audio tower).
 
     Raises:
-        ValueError: a shape that does not fit the modality.
+        ValueError: an unknown modality.
     """
     if modality not in MODALITIES:
         raise ValueError(f"Unknown modality {modality!r}. Received: modality={modality!r}")
     expected = {"image": 3, "text": 1, "audio": 1}[modality]
     if len(shape) != expected or (modality == "image" and shape[-1] not in (1, 3)):
-        raise ValueError(
-            f"A {modality} input takes shape "
-            + {"image": "(height, width, 1 or 3)", "text": "(length,)",
-               "audio": "(samples,)"}[modality]
-            + f". Received: input {name!r} of shape {tuple(shape)}"
-        )
+        # Precomputed features (e.g. spectrograms): no raw form, passed through.
+        return TensorInput(modality, shape, name=f"{name}_tensor")
     if modality == "image":
         return ImagePreprocessing(size=shape[:2], channels=shape[2],
                                   name=f"{name}_preprocessing")
