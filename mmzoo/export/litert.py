@@ -25,6 +25,19 @@ installed, else the `tf.lite.Interpreter` TensorFlow 2.21 still ships.
 >>> content, info = convert(module)  # doctest: +SKIP
 >>> info["ops"], info["batch_size"]  # doctest: +SKIP
 ('builtins', None)
+
+`interpreter`, `run` and `describe` on a small converted function:
+
+>>> import tensorflow as tf
+>>> double = tf.Module()
+>>> double.call = tf.function(lambda x: {"y": 2.0 * x},
+...     input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+>>> flat = tf.lite.TFLiteConverter.from_concrete_functions(
+...     [double.call.get_concrete_function()], double).convert()
+>>> describe(interpreter(flat))
+({'x': {'dtype': 'float32', 'shape': [None, 3]}}, {'y': {'dtype': 'float32', 'shape': [None, 3]}})
+>>> run(interpreter(flat), {"x": np.ones((2, 3), "float32")}, batch_size=1)["y"].tolist()
+[[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
 """
 
 import contextlib
@@ -102,14 +115,7 @@ def interpreter(content=None, path=None):
         ValueError: neither `content` nor `path` is given, or the bytes are not a
             LiteRT model (raised by the interpreter).
 
-    >>> import tensorflow as tf
-    >>> module = tf.Module()
-    >>> module.double = tf.function(lambda x: {"y": 2.0 * x},
-    ...     input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
-    >>> content = tf.lite.TFLiteConverter.from_concrete_functions(
-    ...     [module.double.get_concrete_function()], module).convert()
-    >>> describe(interpreter(content))[0]
-    {'x': {'dtype': 'float32', 'shape': [None, 3]}}
+    Example: see the module docstring.
     """
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -142,15 +148,7 @@ def run(model_interpreter, inputs, batch_size=None):
         ValueError: the model does not have exactly one signature, or an input does
             not fit it (raised by the interpreter).
 
-    >>> import tensorflow as tf
-    >>> module = tf.Module()
-    >>> module.double = tf.function(lambda x: {"y": 2.0 * x},
-    ...     input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
-    >>> content = tf.lite.TFLiteConverter.from_concrete_functions(
-    ...     [module.double.get_concrete_function()], module).convert()
-    >>> outputs = run(interpreter(content), {"x": np.ones((2, 3), "float32")}, batch_size=1)
-    >>> outputs["y"].tolist()
-    [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
+    Example: see the module docstring.
     """
     runner = model_interpreter.get_signature_runner()
     inputs = {name: np.asarray(value) for name, value in inputs.items()}
@@ -176,14 +174,7 @@ def describe(model_interpreter):
     Raises:
         ValueError: the model does not have exactly one signature.
 
-    >>> import tensorflow as tf
-    >>> module = tf.Module()
-    >>> module.double = tf.function(lambda x: {"y": 2.0 * x},
-    ...     input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
-    >>> content = tf.lite.TFLiteConverter.from_concrete_functions(
-    ...     [module.double.get_concrete_function()], module).convert()
-    >>> describe(interpreter(content))[1]
-    {'y': {'dtype': 'float32', 'shape': [None, 3]}}
+    Example: see the module docstring.
     """
     details = model_interpreter.get_signature_runner()
     inputs = details.get_input_details()

@@ -68,15 +68,32 @@ class ServingModule(tf.Module):
     Example:
 
     >>> import mmzoo
-    >>> from mmzoo.export.inputs import resolve_inputs
-    >>> model = mmzoo.build_model(
-    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
-    ...     num_outputs=2)
-    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
-    >>> png = tf.io.encode_png(tf.zeros((8, 8, 1), tf.uint8))
-    >>> out = module.signatures()["serving_default"](image=tf.stack([png]))
+    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
+    >>> model = mmzoo.create_model("avmnist_late_fusion")
+    >>> module = ServingModule(model, resolve_inputs(model), mask_columns(model), "multiclass")
+    >>> {k: v.shape.as_list() for k, v in module.raw_signature(masked=True).items()}
+    {'image': [None], 'audio': [None, None], 'modality_mask': [None, 2]}
+    >>> {k: v.shape.as_list() for k, v in module.preprocessed_signature(1).items()}
+    {'image': [1, 28, 28, 1], 'audio': [1, 8000], 'modality_mask': [1, 2]}
+    >>> module.mask_spec().shape.as_list()
+    [None, 2]
+    >>> sorted(module.signatures())
+    ['metadata', 'serving_default', 'serving_masked', 'serving_preprocessed']
+    >>> png = tf.io.encode_png(tf.zeros((28, 28, 1), tf.uint8))
+    >>> out = module.signatures()["serving_default"](image=tf.stack([png]),
+    ...                                              audio=tf.zeros((1, 8000)))
     >>> sorted(out), out["class_name"].dtype.name
     (['class_index', 'class_name', 'probabilities'], 'string')
+    >>> module.numeric_function(batch_size=1).structured_outputs["probabilities"].shape
+    TensorShape([1, 10])
+    >>> describe_signatures(module)["serving_default"]["outputs"]["probabilities"]
+    {'dtype': 'float32', 'shape': [None, 10]}
+    >>> import pathlib, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> save(module, folder)
+    ['metadata', 'serving_default', 'serving_masked', 'serving_preprocessed']
+    >>> sorted(p.name for p in pathlib.Path(folder).iterdir())
+    ['assets', 'fingerprint.pb', 'saved_model.pb', 'variables']
     """
 
     def __init__(self, model, inputs, columns, head, class_names=None, metadata=None):
@@ -117,12 +134,8 @@ class ServingModule(tf.Module):
             dict from input name to `tf.TensorSpec`: images `(batch,)` tf.string,
             text `(batch,)` tf.string, audio `(batch, samples)` float32.
 
-    >>> import mmzoo
-    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
-    >>> model = mmzoo.create_model("avmnist_late_fusion")
-    >>> module = ServingModule(model, resolve_inputs(model), mask_columns(model), "multiclass")
-        >>> {k: v.shape.as_list() for k, v in module.raw_signature(masked=True).items()}
-        {'image': [None], 'audio': [None, None], 'modality_mask': [None, 2]}
+
+        Example: see `ServingModule`.
         """
         specs = {spec.name: spec.raw_spec for spec in self._static.inputs}
         if masked:
@@ -138,12 +151,8 @@ class ServingModule(tf.Module):
         Returns:
             dict from input name to `tf.TensorSpec` of shape `(batch_size, ...)`.
 
-    >>> import mmzoo
-    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
-    >>> model = mmzoo.create_model("avmnist_late_fusion")
-    >>> module = ServingModule(model, resolve_inputs(model), mask_columns(model), "multiclass")
-        >>> {k: v.shape.as_list() for k, v in module.preprocessed_signature(1).items()}
-        {'image': [1, 28, 28, 1], 'audio': [1, 8000], 'modality_mask': [1, 2]}
+
+        Example: see `ServingModule`.
         """
         specs = {
             spec.name: tf.TensorSpec(
@@ -160,12 +169,8 @@ class ServingModule(tf.Module):
     def mask_spec(self):
         """The `tf.TensorSpec` of `modality_mask`: float32 `(batch, M)`, 1 = present.
 
-    >>> import mmzoo
-    >>> from mmzoo.export.inputs import mask_columns, resolve_inputs
-    >>> model = mmzoo.create_model("avmnist_late_fusion")
-    >>> module = ServingModule(model, resolve_inputs(model), mask_columns(model), "multiclass")
-        >>> module.mask_spec().shape.as_list()
-        [None, 2]
+
+        Example: see `ServingModule`.
         """
         return tf.TensorSpec((None, len(self._static.columns)), tf.float32, name=MODALITY_MASK)
 
@@ -179,14 +184,8 @@ class ServingModule(tf.Module):
             model takes a mask, `serving_preprocessed`, `metadata`) to a concrete
             function.
 
-    >>> import mmzoo
-    >>> from mmzoo.export.inputs import resolve_inputs
-    >>> model = mmzoo.build_model(
-    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
-    ...     num_outputs=2)
-    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
-        >>> sorted(module.signatures())
-        ['metadata', 'serving_default', 'serving_preprocessed']
+
+        Example: see `ServingModule`.
         """
         signatures = {SERVING_DEFAULT: self.serve.get_concrete_function(self.raw_signature())}
         if self._static.columns:
@@ -217,14 +216,8 @@ class ServingModule(tf.Module):
             returning `{"probabilities": (batch, classes)}` float32 (regression:
             `{"values": ...}`).
 
-    >>> import mmzoo
-    >>> from mmzoo.export.inputs import resolve_inputs
-    >>> model = mmzoo.build_model(
-    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
-    ...     num_outputs=2)
-    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
-        >>> module.numeric_function(batch_size=1).structured_outputs["probabilities"].shape
-        TensorShape([1, 2])
+
+        Example: see `ServingModule`.
         """
         function = tf.function(self._numeric, autograph=False)
         return function.get_concrete_function(self.preprocessed_signature(batch_size))
@@ -365,18 +358,7 @@ def save(module, folder):
     Returns:
         The sorted list of the saved signature names.
 
-    >>> import pathlib, tempfile
-    >>> import mmzoo
-    >>> from mmzoo.export.inputs import resolve_inputs
-    >>> model = mmzoo.build_model(
-    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
-    ...     num_outputs=2)
-    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
-    >>> folder = tempfile.mkdtemp()
-    >>> save(module, folder)
-    ['metadata', 'serving_default', 'serving_preprocessed']
-    >>> sorted(p.name for p in pathlib.Path(folder).iterdir())
-    ['assets', 'fingerprint.pb', 'saved_model.pb', 'variables']
+    Example: see `ServingModule`.
     """
     signatures = module.signatures()
     tf.saved_model.save(module, str(folder), signatures=signatures)
@@ -393,14 +375,7 @@ def describe_signatures(module):
         dict from signature name to `{"inputs": {name: {"dtype", "shape"}},
         "outputs": {...}}`; shapes are lists with `None` for unknown sizes.
 
-    >>> import mmzoo
-    >>> from mmzoo.export.inputs import resolve_inputs
-    >>> model = mmzoo.build_model(
-    ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
-    ...     num_outputs=2)
-    >>> module = ServingModule(model, resolve_inputs(model), [], "multiclass")
-    >>> describe_signatures(module)["serving_default"]["outputs"]["probabilities"]
-    {'dtype': 'float32', 'shape': [None, 2]}
+    Example: see `ServingModule`.
     """
     described = {}
     for name, function in module.signatures().items():
