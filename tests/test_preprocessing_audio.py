@@ -11,13 +11,12 @@ import tensorflow as tf
 
 from mmzoo.preprocessing.audio import (
     AudioPreprocessing,
-    _decode_any_wav,
-    _is_canonical_pcm16,
     decode_wav,
     fix_length,
     preprocess_audio,
     resample,
 )
+from mmzoo.preprocessing.wav import _decode_any_wav, _is_canonical_pcm16
 
 
 @pytest.fixture(scope="module")
