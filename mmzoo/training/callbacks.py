@@ -17,8 +17,8 @@ moment (even with `SIGKILL`) leaves complete files that the next run can resume 
   a resumed run keeps the rows of the epochs before it.
 - `ResumableEarlyStopping`: `EarlyStopping` whose patience a resumed run continues,
   from the monitored values in the history CSV, instead of starting it afresh.
-- `ScalarLogs`: per-epoch TensorBoard scalars when the `tensorboard` package (that
-  `keras.callbacks.TensorBoard` needs) is not installed.
+
+TensorBoard logs: `mmzoo.training.tensorboard`.
 
 >>> import keras, numpy as np, tempfile
 >>> from mmzoo.training.callbacks import HistoryCSV
@@ -34,7 +34,6 @@ moment (even with `SIGKILL`) leaves complete files that the next run can resume 
 import csv
 import io
 import json
-import os
 import pathlib
 
 import keras
@@ -279,7 +278,7 @@ class HistoryCSV(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         """Adds (or replaces) the row of `epoch` and rewrites the CSV."""
         row = {"epoch": epoch}
-        row.update({key: _scalar(value) for key, value in sorted((logs or {}).items())})
+        row.update({key: scalar_value(value) for key, value in sorted((logs or {}).items())})
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch] + [row]
         keys = ["epoch"] + sorted({key for r in self.rows for key in r} - {"epoch"})
         buffer = io.StringIO()
@@ -336,80 +335,13 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.on_epoch_end(int(row["epoch"]), {self.monitor: float(row[self.monitor])})
 
 
-class ScalarLogs(keras.callbacks.Callback):
-    """Per-epoch TensorBoard scalars (`logs/train`, `logs/validation`), no tensorboard
-    package needed: the events are written with `tf.summary.write` and the scalars
-    plugin's metadata, as `keras.callbacks.TensorBoard` would with `update_freq="epoch"`.
+def scalar_value(value):
+    """`value` as a Python float when it is a number (a tensor, numpy scalar), else as is.
 
-    Args:
-        log_dir: the TensorBoard folder (str or path-like).
-
-    >>> import os, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> logs = ScalarLogs(folder)
-    >>> logs.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
-    >>> logs.on_train_end()
-    >>> sorted(os.listdir(folder))
-    ['train', 'validation']
+    >>> import numpy as np
+    >>> scalar_value(np.float32(0.5)), scalar_value("n/a")
+    (0.5, 'n/a')
     """
-
-    def __init__(self, log_dir):
-        super().__init__()
-        self.log_dir = str(log_dir)
-        self._writers = {}
-
-    def _writer(self, name):
-        import tensorflow as tf
-
-        if name not in self._writers:
-            self._writers[name] = tf.summary.create_file_writer(os.path.join(self.log_dir, name))
-        return self._writers[name]
-
-    def on_epoch_end(self, epoch, logs=None):
-        """Writes each log value as scalar `epoch_<name>` at step `epoch`."""
-        import tensorflow as tf
-        from tensorflow.core.framework import summary_pb2
-
-        metadata = summary_pb2.SummaryMetadata(
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
-        ).SerializeToString()
-        for key, value in (logs or {}).items():
-            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            with self._writer(split).as_default():
-                tf.summary.write(f"epoch_{name}", tf.constant(_scalar(value), tf.float32),
-                                 step=epoch, metadata=metadata)
-        for writer in self._writers.values():
-            writer.flush()
-
-    def on_train_end(self, logs=None):
-        """Closes the event files."""
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
-
-
-def tensorboard_callback(log_dir):
-    """`keras.callbacks.TensorBoard` if the tensorboard package is installed, else
-    `ScalarLogs` (the same per-epoch scalars).
-
-    Args:
-        log_dir: the TensorBoard folder (str or path-like).
-
-    Returns:
-        A `keras.callbacks.Callback`.
-
-    >>> import tempfile
-    >>> type(tensorboard_callback(tempfile.mkdtemp())).__name__ in ("TensorBoard", "ScalarLogs")
-    True
-    """
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        return ScalarLogs(log_dir)
-    return keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch", profile_batch=0)
-
-
-def _scalar(value):
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -313,8 +313,8 @@ class _Run:
             EpochSeeds,
             HistoryCSV,
             ResumableEarlyStopping,
-            tensorboard_callback,
         )
+        from mmzoo.training.tensorboard import tensorboard_callback
 
         out = self.out_dir
         training = self.config["training"]
