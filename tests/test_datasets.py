@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from mmzoo import datasets
-from mmzoo.datasets import av_mnist, embedded
+from mmzoo.datasets import av_mnist, embedded, multibench
 
 # ---------------------------------------------------------------------------- embedded
 
@@ -302,7 +302,7 @@ def test_av_mnist_multibench_variant_shapes(data_dir, spectrogram):
         assert example["image"].dtype == np.float32 and example["audio"].dtype == np.float32
         assert 0.0 <= example["image"].min() and example["image"].max() <= 1.0
         assert 0.0 <= example["audio"].min() and example["audio"].max() == 1.0
-    _, basis = av_mnist._pca(datasets.find_data_dir(data_dir))
+    _, basis = multibench.pca_projection(datasets.find_data_dir(data_dir), "train[:55000]")
     assert 1 <= basis.shape[1] <= 20  # 25 % of the variance needs only a few components
     info = datasets.info("av_mnist", variant="multibench")
     assert info.modalities["audio"]["shape"] == (112, 112)

@@ -82,6 +82,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmzoo.datasets import DataNotFoundError, find_data_dir
+from mmzoo.datasets import multibench
 
 NAME = "av_mnist"
 SPLITS = ("train", "validation", "test")
@@ -91,11 +92,9 @@ SPECTROGRAMS = ("log_mel", "linear")
 SAMPLE_RATE = 8000
 NUM_SAMPLES = 8000
 SPECTROGRAM_SIZE = 112
-PCA_VARIANCE = 0.25
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 TFDS_NAMES = ("mnist", "spoken_digit")
 _IMAGE_SPLITS = {"train": "train[:55000]", "validation": "train[55000:]", "test": "test"}
-_DB_RANGE = 80.0
 
 DESCRIPTION = (
     "MNIST handwritten digits (TFDS 'mnist') paired by label with Free Spoken Digit "
@@ -104,7 +103,6 @@ DESCRIPTION = (
 
 _lock = threading.Lock()
 _recordings_cache = {}
-_pca_cache = {}
 
 
 def info(variant="default", holdout="takes", test_speakers=("theo",), num_samples=NUM_SAMPLES,
@@ -218,9 +216,11 @@ def load(split="train", data_dir=None, seed=0, variant="default", holdout="takes
                        download=False, shuffle_files=False)
     seed_part = tf.constant(int(seed), tf.int64)
     split_part = tf.constant(SPLITS.index(split) << 32, tf.int64)
-    projection = _pca(path) if variant == "multibench" else None
-    spectrogram_fn = (_spectrogram_fn(spectrogram, num_samples)
-                      if variant == "multibench" else None)
+    projection = spectrogram_fn = None
+    if variant == "multibench":
+        projection = multibench.pca_projection(path, _IMAGE_SPLITS["train"])
+        spectrogram_fn = multibench.spectrogram_fn(spectrogram, num_samples, SAMPLE_RATE,
+                                                   SPECTROGRAM_SIZE)
 
     def pair(index, example):
         label = tf.cast(example["label"], tf.int32)
@@ -350,60 +350,6 @@ def _read_recordings(path, num_samples):
     data["take"] = np.array([int(stem[2]) for stem in stems])
     data["label"] = data["label"].astype(np.int64)
     return data
-
-
-def _pca(path):
-    """(mean (1, 784), basis (784, k)) of the PCA keeping 25 % of train pixel variance."""
-    key = str(path)
-    with _lock:
-        if key not in _pca_cache:
-            _pca_cache[key] = _fit_pca(path)
-        mean, basis = _pca_cache[key]
-    return tf.constant(mean), tf.constant(basis)
-
-
-def _fit_pca(path, variance=PCA_VARIANCE):
-    import tensorflow_datasets as tfds
-
-    images = tfds.as_numpy(tfds.load("mnist", split=_IMAGE_SPLITS["train"], data_dir=str(path),
-                                      download=False, batch_size=-1))["image"]
-    pixels = images.reshape(len(images), 784).astype(np.float32) / 255.0
-    mean = pixels.mean(axis=0)
-    centred = pixels - mean
-    covariance = (centred.T @ centred).astype(np.float64) / (len(pixels) - 1)
-    _, singular_values, vt = np.linalg.svd(covariance)
-    explained = np.cumsum(singular_values) / singular_values.sum()
-    k = int(np.searchsorted(explained, variance) + 1)
-    return mean[None].astype(np.float32), np.ascontiguousarray(vt[:k].T).astype(np.float32)
-
-
-def _spectrogram_fn(kind, num_samples):
-    size = SPECTROGRAM_SIZE
-    if kind == "log_mel":
-        from mmzoo.preprocessing.log_mel import LogMelSpectrogram
-
-        layer = LogMelSpectrogram(sample_rate=SAMPLE_RATE, n_fft=1024, win_length=256,
-                                  hop_length=num_samples // (size - 1), n_mels=size,
-                                  top_db=_DB_RANGE, name="multibench_log_mel")
-
-        def db(audio):
-            return layer(audio[None])[0]
-    else:
-        frame = 2 * (size - 1)  # 222-point FFT: 112 bins from 0 Hz to 4 kHz
-        step = (num_samples - frame) // (size - 1)
-
-        def db(audio):
-            stft = tf.signal.stft(audio, frame_length=frame, frame_step=step, fft_length=frame)
-            power = tf.square(tf.abs(stft))
-            return 10.0 * tf.math.log(tf.maximum(power, 1e-10)) / tf.math.log(10.0)
-
-    def spectrogram(audio):
-        values = db(audio)[:size]
-        values = values - tf.reduce_max(values) + _DB_RANGE
-        values = tf.clip_by_value(values / _DB_RANGE, 0.0, 1.0)
-        return tf.ensure_shape(values, [size, size])
-
-    return spectrogram
 
 
 def _check_options(variant, holdout, test_speakers, num_samples, spectrogram, with_metadata):
