@@ -14,7 +14,7 @@ of waveforms in an exported serving function.
 
 
 import keras
-import numpy as np
+import numpy as np  # noqa: F401  (the examples below use it)
 import tensorflow as tf
 
 from mmzoo.checks import check_positive_int, is_int, is_number
