@@ -4,8 +4,11 @@
     mmzoo datasets                               # known datasets, found locally or not
     mmzoo train --config configs/demo.yaml       # train, test and export
     mmzoo train --config configs/demo.yaml --epochs 3 --set model.fusion=concat
+    mmzoo train --data train.csv [--validation val.csv] [--test test.csv] [--label COLUMN]
     mmzoo evaluate saved_models/demo --split test
+    mmzoo evaluate saved_models/train --data test.csv   # a manifest of your own
     mmzoo predict saved_models/demo --image x.png --text "..." --audio y.wav
+    mmzoo predict saved_models/train --data new.csv --out predictions.csv
     mmzoo export runs/demo --out saved_models/demo   # SavedModel, .keras, card
     mmzoo verify saved_models/demo                   # hashes and parity examples
 
@@ -110,6 +113,21 @@ def build_parser():
         else:  # values are checked by the config, so errors name the config key
             train.add_argument(flag, metavar=flag[2:].replace("-", "_").upper(),
                                help=f"{text} [{key}]")
+    own = train.add_argument_group(
+        "your own data", "train on a CSV/JSONL manifest (or .npz arrays) instead of a named "
+        "dataset; input kinds, the task and tower sizes are read from the data and printed")
+    own.add_argument("--data", metavar="FILE",
+                     help="the training manifest (.csv, .jsonl) or arrays (.npz)")
+    own.add_argument("--validation", metavar="FILE",
+                     help="validation file (default: 10%% cut from --data)")
+    own.add_argument("--test", metavar="FILE", help="test file (default: 10%% cut from --data)")
+    own.add_argument("--label", metavar="COLUMN", help="the label column (default: label)")
+    own.add_argument("--task", help="auto (default), multiclass, binary, multilabel, regression")
+    own.add_argument("--group-by", metavar="COLUMN",
+                     help="keep the rows of one group (a speaker, a patient) in one split")
+    own.add_argument("--column", action="append", default=[], metavar="COLUMN=KIND",
+                     help="a column's kind: image, audio, text, or null to leave it out")
+    own.add_argument("--encoding", help="the manifest's text encoding (default: UTF-8)")
     train.add_argument("--deterministic", action="store_true", default=None,
                        help="bit-identical runs for a seed (slower) [training.deterministic]")
     train.add_argument("--fresh", action="store_true",
@@ -279,10 +297,44 @@ def _train_overrides(args):
         elif kind is not str:
             value = _yaml_value(value)
         overrides.append((key, value))
+    overrides.extend(_data_overrides(args))
     if args.deterministic:
         overrides.append(("training.deterministic", True))
     if args.quiet:
         overrides.append(("output.verbose", 0))
+    return overrides
+
+
+def _data_overrides(args):
+    """The config of `mmzoo train --data FILE ...`: a manifest (or npz) dataset and, without
+    --preset, default towers sized from the data; the run is named after the file."""
+    given = {flag: getattr(args, flag) for flag in ("validation", "test", "label", "task",
+                                                    "group_by", "encoding")}
+    if args.data is None:
+        used = [f"--{k.replace('_', '-')}" for k, v in given.items() if v] + (
+            ["--column"] if args.column else [])
+        if used:
+            raise ValueError(f"{', '.join(used)} describe(s) the --data file: give --data FILE "
+                             f"too. Received: {' '.join(used)} without --data")
+        return []
+    kind = "npz" if args.data.lower().endswith(".npz") else "manifest"
+    options = {"train": os.path.abspath(args.data)}
+    for split in ("validation", "test"):
+        if given[split]:
+            options[split] = os.path.abspath(given[split])
+    for key in ("label", "task", "group_by", "encoding"):
+        if given[key]:
+            options[key] = given[key]
+    if args.column:
+        options["inputs"] = {k: _yaml_value(v) for k, v in
+                             _parse_pairs(args.column, "--column").items()}
+    overrides = [("dataset.name", kind)]
+    overrides += [(f"dataset.options.{key}", value) for key, value in options.items()]
+    if args.preset is None:
+        overrides.append(("model.preset", None))
+    if args.name is None:
+        stem = os.path.splitext(os.path.basename(args.data))[0]
+        overrides.append(("name", "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)))
     return overrides
 
 
@@ -306,8 +358,9 @@ def _train(args):
     if args.show_defaults:
         print("\n".join(describe_config()))
         return 0
-    overrides = dict(parse_override(text) for text in args.set)
-    overrides.update(_train_overrides(args))
+    # Flags first, then --set: a dotted --set key refines what a flag set.
+    overrides = dict(_train_overrides(args))
+    overrides.update(parse_override(text) for text in args.set)
     if args.show_config:
         print(to_yaml(load_config(args.config, overrides)), end="")
         return 0

@@ -38,6 +38,10 @@ from mmzoo.config.values import (
 
 #: The text vocabulary size when neither `text.max_tokens` nor the tower says one.
 DEFAULT_TEXT_VOCAB = 1000
+#: Tokens per text when neither the config, the model nor the dataset says.
+DEFAULT_SEQUENCE_LENGTH = 32
+#: The tower of each modality of a model without a preset (`model.preset: null`).
+DEFAULT_TOWERS = {"image": "conv", "text": "cnn", "audio": "log_mel_conv"}
 
 _SPLITS = ("train", "validation", "test")
 
@@ -129,20 +133,26 @@ def resolve_model(config, info=None):
     kwargs["fusion_options"] = {**(kwargs.get("fusion_options") or {}), **model["fusion_options"]}
     kwargs["head_options"] = {**(kwargs.get("head_options") or {}), **model["head_options"]}
 
+    if preset is None and not model["inputs"]:  # one default tower per dataset input
+        kwargs["inputs"] = {name: {} for name in info.modalities}
     inputs = _merge_inputs(kwargs["inputs"], model["inputs"])
     for name, spec in inputs.items():
         inputs[name] = _input_spec(f"model.inputs.{name}", name, spec, info, config["text"])
     kwargs["inputs"] = inputs
     _check_fusion(kwargs["fusion"], kwargs["fusion_options"])
 
+    if model["head"] is None:  # the labels decide (a preset's head is multiclass)
+        kwargs["head"] = info.task
     head = kwargs["head"]
-    if head == "multiclass":
-        kwargs["num_outputs"] = info.num_classes
+    if head != info.task:
+        raise ConfigError(
+            "model.head", f"model.head {head!r} does not fit the labels of dataset {info.name!r}, "
+            f"which are {info.task}: leave model.head unset, or encode the labels for it "
+            f"(dataset.options.task: {head}). {received('model.head', head)}"
+        )
+    kwargs["num_outputs"] = 1 if head in ("binary", "regression") else info.num_classes
+    if head != "regression":
         kwargs["head_options"].setdefault("class_names", list(info.class_names))
-    elif head == "binary":
-        kwargs["num_outputs"] = 1
-    else:
-        kwargs["num_outputs"] = info.num_classes
     task_head = _check_head(head, kwargs["num_outputs"], kwargs["head_options"])
     _check_monitor(config["training"]["monitor"], task_head)
     if kwargs["modality_dropout"] and len(inputs) < 2:
@@ -213,10 +223,12 @@ def _input_spec(key, name, spec, info, text_config):
             key, f"Dataset {info.name!r} has no input {name!r}; its inputs are "
             f"{', '.join(info.modalities)}. Remove it with {key}: null. {received(key, spec)}"
         )
-    if "tower" not in spec:
-        raise ConfigError(f"{key}.tower", f"{key}.tower is missing: name a tower, e.g. "
-                          f"tower: {list_towers()[0].split('/')[1]}.")
+    data_modality = info.modalities[name].get("modality")
+    if data_modality is not None:  # an input named after its column, e.g. "caption"
+        spec = {"modality": data_modality, **spec}
     modality = through(f"{key}.modality" if "modality" in spec else key, modality_of, name, spec)
+    if "tower" not in spec:
+        spec = {**spec, "tower": DEFAULT_TOWERS[modality]}
     family = spec["tower"]
     families = [n.split("/", 1)[1] for n in list_towers(f"{modality}/*")]
     builder = through(f"{key}.tower", get_tower, modality, family, suggest=(family, families))
@@ -291,7 +303,9 @@ def _fill_from_dataset(key, spec, modality, accepted, data_spec, text_config):
             _fill(key, spec, "sample_rate", data_spec["sample_rate"],
                   "the dataset's sample rate")
     elif modality == "text":
-        spec.setdefault("input_shape", (text_config["sequence_length"],))
+        length = (text_config["sequence_length"] or data_spec.get("sequence_length")
+                  or DEFAULT_SEQUENCE_LENGTH)
+        spec.setdefault("input_shape", (length,))
         if "vocab_size" in accepted:
             spec.setdefault("vocab_size", text_config["max_tokens"] or DEFAULT_TEXT_VOCAB)
             max_tokens = text_config["max_tokens"]

@@ -69,7 +69,9 @@ SCHEMA = {
     "text": {
         "tokenizer": Field("vectorization", choice(*TOKENIZERS), "tokenizer kind"),
         "max_tokens": Field(None, optional(positive_int), "vocabulary size (default: the tower's)"),
-        "sequence_length": Field(32, positive_int, "tokens per text when the model does not say"),
+        "sequence_length": Field(None, optional(positive_int),
+                                 "tokens per text (default: the model's, else the dataset's, "
+                                 "else 32)"),
     },
     "training": {
         "epochs": Field(20, positive_int, "passes over the train split"),

@@ -15,8 +15,10 @@ says which.
 ([1, 0], ['farewell', 'greeting'])
 """
 
+import codecs
 import csv
 import dataclasses
+import io
 import json
 import pathlib
 import re
@@ -77,7 +79,7 @@ class BadRow:
 
 @dataclasses.dataclass
 class Manifest:
-    """The usable rows of a manifest: resolved columns, label indices, what was skipped.
+    """The usable rows of a manifest: resolved columns, targets, what was skipped.
 
     Returned by `read_manifest`; `len(manifest)` is the number of usable rows.
 
@@ -85,9 +87,13 @@ class Manifest:
         path: the manifest file.
         columns: dict from input name to a list (one entry per usable row) of absolute
             file paths (image, audio) or texts.
-        labels: list of int class indices into `class_names`, one per usable row.
+        labels: one training target per usable row: an int class index into
+            `class_names` for a multiclass label, else what `encoder.encode` gives;
+            empty for a manifest read without a label column.
         class_names: list of class names, in index order.
         skipped: list of `BadRow` for the rows left out (`skip_bad_rows=True`).
+        encoder: the `mmzoo.data.tasks.LabelEncoder` of the labels (None without).
+        num_rows: the number of usable rows.
 
     >>> m = Manifest(pathlib.Path("m.csv"), {"text": ["hi", "bye"]}, [1, 0], ["a", "b"], [])
     >>> len(m)
@@ -99,24 +105,34 @@ class Manifest:
     labels: list
     class_names: list
     skipped: list  # BadRow entries of the rows left out
+    encoder: object = None
+    num_rows: int = None
 
     def __len__(self):
-        return len(self.labels)
+        return self.num_rows if self.num_rows is not None else len(self.labels)
 
 
 def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad_rows=False,
-                  progress=None):
+                  progress=None, labels=None, encoding=None, rows=None):
     """Reads and checks a CSV or JSONL manifest.
 
     Args:
         path: the manifest file (`.csv` or `.jsonl`).
         inputs: dict from model input name to its kind, `"image"`, `"audio"` or `"text"`;
             the input name is the manifest column.
-        label_column: the column holding the class name of each row.
-        class_names: the valid classes, in index order; by default the sorted distinct
-            labels of the manifest.
+        label_column: the column holding each row's label; None for a manifest
+            without labels (e.g. to predict).
+        class_names: the valid classes of a multiclass label, in index order; by
+            default the sorted distinct labels of the manifest.
         skip_bad_rows: drop broken rows (listed in `Manifest.skipped`) instead of raising.
-        progress: show a progress bar; by default for manifests over 1,000 rows.
+        progress: show a progress bar; by default for manifests over 1,000 rows
+            written to a terminal.
+        labels: a `mmzoo.data.tasks.LabelEncoder` for other tasks (binary,
+            multilabel, regression); it wins over `class_names`.
+        encoding: the file's text encoding; by default UTF-8, with or without a
+            byte-order mark (a UTF-16 or UTF-32 file is told by its mark).
+        rows: optional row indices (from 0) to read, e.g. one split of the file;
+            errors still give the rows' numbers in the file.
 
     Returns:
         A `Manifest` of the usable rows. Skipped rows are also reported by a
@@ -124,9 +140,9 @@ def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad
 
     Raises:
         ManifestError: naming every broken row, unless `skip_bad_rows`.
-        ValueError: the file is missing, is not `.csv`/`.jsonl`, holds invalid JSON,
-            lacks a needed column or has no rows; an input kind is unknown; or no row
-            is usable.
+        ValueError: the file is missing, is not `.csv`/`.jsonl`, is not in the
+            encoding (naming file, line and encoding), holds invalid JSON, lacks a
+            needed column or has no rows; an input kind is unknown; or no row is usable.
 
     >>> import pathlib, tempfile, warnings
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -142,6 +158,8 @@ def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad
     >>> manifest.columns, manifest.labels, manifest.skipped
     ({'text': ['hi']}, [0], [BadRow(row=2, column='text', reason='empty text')])
     """
+    from mmzoo.data.tasks import LabelEncoder, LabelError
+
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"Manifest file not found. Received: path={str(path)!r}")
@@ -151,39 +169,44 @@ def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad
                 f"Input {name!r} has an unknown kind; valid kinds: {', '.join(MODALITY_KINDS)}. "
                 f"Received: inputs[{name!r}]={kind!r}"
             )
-    rows = _read_rows(path)
-    missing = [c for c in [*inputs, label_column] if rows and c not in rows[0]]
+    table = read_rows(path, encoding)
+    numbers = list(range(1, len(table) + 1)) if rows is None else [int(i) + 1 for i in rows]
+    rows = [table[number - 1] for number in numbers]
+    needed = [*inputs] + ([label_column] if label_column is not None else [])
+    missing = [c for c in needed if rows and c not in rows[0]]
     if not rows or missing:
         raise ValueError(
-            f"Manifest {path} needs the columns {[*inputs, label_column]}; "
+            f"Manifest {path} needs the columns {needed}; "
             f"{'it has no rows' if not rows else f'missing {missing}'}. "
             f"Received: columns {list(rows[0]) if rows else []}"
         )
-    if class_names is None:
-        class_names = sorted({str(r[label_column]) for r in rows if str(r[label_column]).strip()})
-    class_index = {str(c): i for i, c in enumerate(class_names)}
+    encoder = None
+    if label_column is not None:
+        encoder = labels or LabelEncoder.fit(
+            [r[label_column] for r in rows], task="multiclass", class_names=class_names)
 
-    bad, columns, labels = [], {name: [] for name in inputs}, []
-    show = progress if progress is not None else len(rows) > 1000
-    bar = keras.utils.Progbar(len(rows), unit_name="row") if show else None
-    for number, row in enumerate(rows, start=1):
-        problems = [BadRow(number, label_column, f"label {row[label_column]!r} is not one of "
-                                                  f"{class_names}")] \
-            if str(row[label_column]) not in class_index else []
-        values = {}
-        for name, kind in inputs.items():
-            value, reason = _check_value(kind, row[name], path.parent)
+    show = progress if progress is not None else len(rows) > 1000 and _is_terminal()
+    checked = {name: _check_column(kind, [row[name] for row in rows], path.parent, show)
+               for name, kind in inputs.items()}
+    bad, columns, targets = [], {name: [] for name in inputs}, []
+    for index, (number, row) in enumerate(zip(numbers, rows)):
+        problems = []
+        target = None
+        if encoder is not None:
+            try:
+                target = encoder.encode(row[label_column])
+            except LabelError as error:
+                problems.append(BadRow(number, label_column, str(error)))
+        for name in inputs:
+            value, reason = checked[name][index]
             if reason:
                 problems.append(BadRow(number, name, reason))
-            values[name] = value
         if problems:
             bad.extend(problems)
-        else:
-            for name, value in values.items():
-                columns[name].append(value)
-            labels.append(class_index[str(row[label_column])])
-        if bar is not None:
-            bar.update(number)
+            continue
+        for name in inputs:
+            columns[name].append(checked[name][index][0])
+        targets.append(target)
     if bad and not skip_bad_rows:
         raise ManifestError(path, bad)
     if bad:
@@ -194,26 +217,130 @@ def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad
             f"{' ...' if len(rows_left_out) > 50 else ''}; `Manifest.skipped` says why.",
             stacklevel=2,
         )
-    if not labels:
+    if not targets:
         raise ValueError(f"Manifest {path} has no usable rows. Received: {len(rows)} rows, all bad")
-    return Manifest(path, columns, labels, list(class_names), bad)
+    if encoder is not None and encoder.task == "multiclass":
+        targets = [int(t) for t in targets]
+    return Manifest(path, columns, targets if encoder is not None else [],
+                    list(encoder.class_names) if encoder is not None else [], bad,
+                    encoder, len(targets))
 
 
-def _read_rows(path):
-    if path.suffix == ".jsonl":
+def read_rows(path, encoding=None):
+    """The rows of a CSV or JSONL file as dicts (column -> value), in file order.
+
+    CSV: the first line is the header; quoted fields may hold commas, quotes and
+    line breaks; CRLF and LF line ends both work. JSONL: one JSON object a line,
+    blank lines skipped.
+
+    Args:
+        path: a `.csv` or `.jsonl` file.
+        encoding: the text encoding (see `read_manifest`); default UTF-8 with or
+            without a byte-order mark.
+
+    Raises:
+        ValueError: another suffix; bytes that are not in the encoding (naming the
+            line, the byte and the encoding); invalid JSON (naming the line); a CSV
+            row with more fields than the header.
+
+    >>> import pathlib, tempfile
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "m.csv"
+    >>> _ = file.write_bytes(b"\\xef\\xbb\\xbftext,label\\r\\n\\"a, b\\",x\\r\\n")
+    >>> read_rows(file)
+    [{'text': 'a, b', 'label': 'x'}]
+    """
+    path = pathlib.Path(path)
+    if path.suffix.lower() not in (".csv", ".jsonl"):
+        raise ValueError(f"A manifest must be a .csv or .jsonl file. Received: path={str(path)!r}")
+    text = _decode(path, path.read_bytes(), encoding)
+    if path.suffix.lower() == ".jsonl":
         rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ValueError(f"Manifest {path} line {number} is not valid JSON: {error}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"Manifest {path} line {number} must be a JSON object. "
+                                 f"Received: {type(row).__name__}")
+            rows.append(row)
         return rows
-    if path.suffix == ".csv":
-        with path.open(newline="") as f:
-            return list(csv.DictReader(f))
-    raise ValueError(f"A manifest must be a .csv or .jsonl file. Received: path={str(path)!r}")
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_EXTRA)
+    rows = []
+    for row in reader:
+        if _EXTRA in row:
+            raise ValueError(
+                f"Manifest {path} line {reader.line_num} has more fields than the header "
+                f"({len(reader.fieldnames)}): quote fields that hold commas. "
+                f"Received: {row[_EXTRA]!r} beyond the last column"
+            )
+        rows.append({key.strip() if isinstance(key, str) else key: value
+                     for key, value in row.items()})
+    return rows
+
+
+_EXTRA = "\0extra"
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _decode(path, data, encoding):
+    if encoding is None:
+        encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"Unknown text encoding. Received: encoding={encoding!r}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"Manifest {path} is not valid {encoding}: line {line} holds the byte "
+            f"{data[error.start:error.start + 1]!r} ({error.reason}). Save it as UTF-8, or "
+            f"name its encoding (dataset.options.encoding, --encoding), e.g. cp1252 or "
+            f"latin-1. Received: encoding={encoding!r}"
+        ) from None
+
+
+def _is_terminal():
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def _check_column(kind, values, folder, progress):
+    """`[(resolved value, reason it is bad or None)]` for one column's values."""
+    if kind == "text":
+        return _check_texts(values)
+    bar = keras.utils.Progbar(len(values), unit_name="file") if progress else None
+    out = []
+    for index, value in enumerate(values):
+        out.append(_check_value(kind, value, folder))
+        if bar is not None and (index + 1) % 100 == 0 or bar is not None and index + 1 == len(
+                values):
+            bar.update(index + 1)
+    return out
+
+
+def _check_texts(values):
+    from mmzoo.preprocessing.vocabulary import empty_after_standardization
+
+    texts = ["" if v is None else str(v) for v in values]
+    empty = empty_after_standardization(texts)
+    out = []
+    for text, is_empty in zip(texts, empty):
+        if not text.strip():
+            out.append((text, "empty text"))
+        elif is_empty:
+            out.append((text, f"the text {text[:40]!r} is empty after standardization "
+                              "(it holds only punctuation or symbols)"))
+        else:
+            out.append((text, None))
+    return out
 
 
 def _check_value(kind, value, folder):
@@ -235,6 +362,11 @@ def _check_value(kind, value, folder):
             waveform, _ = decode_wav(data)
             if waveform.shape[0] == 0:
                 return str(file), f"empty wav (no samples): {file}"
+            bad = tf.logical_not(tf.math.is_finite(waveform))
+            if bool(tf.reduce_any(bad)):
+                where = tf.where(bad)[:, 0].numpy()
+                return str(file), (f"the wav holds {len(where)} NaN or infinite sample(s), the "
+                                   f"first at sample {int(where[0])}: {file}")
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
         return str(file), f"cannot decode {kind} file {file}: {_reason(error)}"
     return str(file), None

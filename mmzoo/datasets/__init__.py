@@ -56,6 +56,8 @@ class DatasetInfo:
             "audio": {"sample_rate": 8000, "num_samples": 8000}}`.
         class_names: tuple of class names, indexed by label.
         splits: tuple of split names.
+        task: the task its labels ask for (`mmzoo.data.tasks.TASKS`), e.g.
+            `"multiclass"`; it picks the default task head.
 
     >>> DatasetInfo("toy", "Two classes.", {"text": {"max_words": 5}}, ("no", "yes")).num_classes
     2
@@ -66,6 +68,7 @@ class DatasetInfo:
     modalities: dict
     class_names: tuple
     splits: tuple = SPLITS
+    task: str = "multiclass"
 
     @property
     def num_classes(self):
@@ -89,6 +92,7 @@ class _Entry:
     info: object
     is_available: object
     options: tuple
+    reads_files: bool = False  # info() reads the data: it needs the data dir
 
 
 DATASETS = Registry("dataset")
@@ -139,11 +143,13 @@ def load(name, split="train", data_dir=None, seed=0, **options):
     return entry.load(split=split, data_dir=data_dir, seed=seed, **options)
 
 
-def info(name, **options):
+def info(name, data_dir=None, **options):
     """The `DatasetInfo` of dataset `name` under `options` (which can change shapes).
 
     Args:
         name: a name from `list_datasets()`.
+        data_dir: the data folder, for datasets whose info is read from their files
+            (`tfds`); the others ignore it.
         **options: the dataset-specific options `load` would get.
 
     Returns:
@@ -156,6 +162,8 @@ def info(name, **options):
     {'shape': (32, 32, 3)}
     """
     entry = _entry(name, options)
+    if entry.reads_files:
+        options = {**options, "data_dir": data_dir}
     return DatasetInfo(name=name, **entry.info(**options))
 
 
@@ -255,8 +263,26 @@ DATASETS.register(
     ),
 )
 
+for _name, _module, _reads in (("manifest", "manifest", False), ("tfds", "tfds", True),
+                               ("npz", "npz", False)):
+    DATASETS.register(
+        _name,
+        _Entry(
+            load=_lazy(_module, "load"),
+            info=_lazy(_module, "info"),
+            is_available=_lazy(_module, "is_available"),
+            options=getattr(__import__(f"mmzoo.datasets.{_module}", fromlist=["OPTIONS"]),
+                            "OPTIONS"),
+            reads_files=_reads,
+        ),
+    )
+
+#: Datasets that are made from the user's own files by their options.
+FILE_KINDS = ("manifest", "npz", "tfds")
+
 __all__ = [
     "DATASETS",
+    "FILE_KINDS",
     "DataNotFoundError",
     "DatasetInfo",
     "find_data_dir",
