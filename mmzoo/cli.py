@@ -253,7 +253,7 @@ def _list(args):
         rows = [(n, _first_line(FUSIONS.get(n))) for n in FUSIONS.names() if keep(n)]
         sections.append(("Fusions", rows))
     if args.what in ("all", "datasets"):
-        rows = [(n, datasets.info(n).description.split(";")[0])
+        rows = [(n, datasets.description(n).split(";")[0])
                 for n in datasets.list_datasets() if keep(n)]
         sections.append(("Datasets", rows))
     for index, (title, rows) in enumerate(sections):
@@ -271,6 +271,8 @@ def _datasets(args):
     folder = datasets.find_data_dir(args.data_dir)
     rows = []
     for name in datasets.list_datasets():
+        if name in datasets.FILE_KINDS:
+            continue
         info = datasets.info(name)
         found = datasets.is_available(name, args.data_dir)
         if name == "embedded":
@@ -284,6 +286,13 @@ def _datasets(args):
     for name, found, where, modalities, classes in rows:
         print(f"  {name:<{width}}  {found:<9}  {modalities:<22}  {classes:<7}  {where}")
     print(f"Data folder: {folder} (set MMZOO_DATA_DIR or --data-dir to change it)")
+    print("\nYour own data (dataset.name, with dataset.options):")
+    for name in datasets.FILE_KINDS:
+        print(f"  {name:<9} {datasets.description(name)}")
+    prepared = sorted(p.parent.parent.name for p in folder.glob("*/*/dataset_info.json"))
+    if prepared:
+        print(f"  TFDS datasets prepared in {folder}: {', '.join(sorted(set(prepared)))}")
+    print("  e.g. mmzoo train --data train.csv --label label   (see mmzoo train --help)")
 
 
 def _train_overrides(args):

@@ -90,7 +90,7 @@ def dataset_info(config):
     check_options("dataset.options", options, datasets.DATASETS.get(name).options,
                   f"dataset {name!r}")
     try:
-        return datasets.info(name, **options)
+        return datasets.info(name, data_dir=config["dataset"]["data_dir"], **options)
     except ValueError as error:
         raise ConfigError("dataset.options", f"dataset.options: {error}") from None
 

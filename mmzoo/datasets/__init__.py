@@ -15,6 +15,13 @@ Registered datasets (`list_datasets()`):
 - `"av_mnist"`: MNIST digits paired with Free Spoken Digit recordings, read from the
   TFDS data dirs `mnist` and `spoken_digit` without network (`mmzoo.datasets.av_mnist`).
 
+And three kinds made from your own files by their options (`FILE_KINDS`):
+
+- `"manifest"`: CSV/JSONL files listing image and WAV files, texts and labels
+  (`mmzoo.datasets.manifest`; `mmzoo train --data train.csv`);
+- `"tfds"`: any TensorFlow Datasets dataset prepared locally (`mmzoo.datasets.tfds`);
+- `"npz"`: arrays saved with `numpy.savez` (`mmzoo.datasets.npz`).
+
 Where data lives (`find_data_dir`): the `data_dir` argument, else the environment
 variable `MMZOO_DATA_DIR`, else TFDS's default (`$TFDS_DATA_DIR` or
 `~/tensorflow_datasets`). A folder that holds a `tensorflow_datasets/` subfolder (such
@@ -25,7 +32,7 @@ Example:
 
 >>> import mmzoo.datasets as datasets
 >>> datasets.list_datasets()
-['av_mnist', 'embedded']
+['av_mnist', 'embedded', 'manifest', 'npz', 'tfds']
 >>> ds = datasets.load("embedded", split="validation", num_validation=8)
 >>> example = next(iter(ds))
 >>> sorted(example), example["image"].shape.as_list(), example["label"].dtype.name
@@ -113,7 +120,7 @@ def list_datasets(pattern=None):
     return DATASETS.names(pattern)
 
 
-def load(name, split="train", data_dir=None, seed=0, **options):
+def load(name, /, split="train", data_dir=None, seed=0, **options):
     """Loads split `split` of dataset `name` as a `tf.data.Dataset` of example dicts.
 
     Args:
@@ -137,13 +144,13 @@ def load(name, split="train", data_dir=None, seed=0, **options):
     >>> load("nope")
     Traceback (most recent call last):
     ...
-    ValueError: Unknown dataset 'nope'. Valid names: av_mnist, embedded. Received: name='nope'
+    ValueError: Unknown dataset 'nope'. Valid names: av_mnist, embedded, manifest, npz, tfds. Received: name='nope'
     """
     entry = _entry(name, options)
     return entry.load(split=split, data_dir=data_dir, seed=seed, **options)
 
 
-def info(name, data_dir=None, **options):
+def info(name, /, data_dir=None, **options):
     """The `DatasetInfo` of dataset `name` under `options` (which can change shapes).
 
     Args:
@@ -165,6 +172,20 @@ def info(name, data_dir=None, **options):
     if entry.reads_files:
         options = {**options, "data_dir": data_dir}
     return DatasetInfo(name=name, **entry.info(**options))
+
+
+def description(name):
+    """The one-paragraph description of dataset `name`, without reading any data.
+
+    >>> description("npz").split(" (")[0]
+    'Arrays saved with numpy.savez'
+    """
+    DATASETS.get(name, "name")
+    if name in FILE_KINDS:  # their info() reads the user's files
+        import importlib
+
+        return importlib.import_module(f"mmzoo.datasets.{name}").DESCRIPTION
+    return info(name).description
 
 
 def is_available(name, data_dir=None):
@@ -284,6 +305,7 @@ __all__ = [
     "DATASETS",
     "FILE_KINDS",
     "DataNotFoundError",
+    "description",
     "DatasetInfo",
     "find_data_dir",
     "info",

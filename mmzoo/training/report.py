@@ -50,11 +50,56 @@ def settings_lines(run):
         f"{', '.join(run.model_kwargs['inputs'])}); dataset: {run.info.name} "
         f"{config['dataset']['options'] or ''}".rstrip()
     )
+    lines.extend(input_lines(run.model_kwargs, run.info))
     lines.append(
         f"  training: {training['epochs']} epochs, {training['optimizer']['name']} "
         f"lr {training['optimizer']['learning_rate']:g} ({training['schedule']['name']}), "
         f"seed {training['seed']}, deterministic {training['deterministic']}"
     )
+    return lines
+
+
+def input_lines(kwargs, info):
+    """One line per model input (its kind, tower and size) and one for the task.
+
+    Args:
+        kwargs: `mmzoo.config.resolve_model`'s result.
+        info: the dataset's `DatasetInfo`.
+
+    Returns:
+        A list of strings, e.g. `"  input 'caption': text, tower cnn, 12 tokens"`.
+
+    >>> from mmzoo.datasets import DatasetInfo
+    >>> kwargs = {"inputs": {"photo": {"modality": "image", "tower": "conv",
+    ...                                "input_shape": (28, 28, 1)}},
+    ...           "head": "binary", "num_outputs": 1}
+    >>> for line in input_lines(kwargs, DatasetInfo("manifest", "", {}, ("no", "yes"),
+    ...                                             task="binary")):
+    ...     print(line)
+      input 'photo': image, tower conv, 28x28x1
+      task: binary (head binary, 1 output(s)); classes: no, yes
+    """
+    from mmzoo.modalities import modality_of
+
+    lines = []
+    for name, spec in kwargs["inputs"].items():
+        modality = modality_of(name, spec)
+        shape = tuple(spec.get("input_shape") or ())
+        if modality == "image":
+            size = "x".join(str(s) for s in shape)
+        elif modality == "audio" and len(shape) == 1:
+            rate = spec.get("sample_rate")
+            size = (f"{shape[0]} samples" + (f" = {shape[0] / rate:g} s at {rate} Hz"
+                                             if rate else ""))
+        elif modality == "text" and shape:
+            size = f"{shape[0]} tokens"
+        else:
+            size = str(shape)
+        lines.append(f"  input {name!r}: {modality}, tower {spec['tower']}, {size}")
+    classes = list(info.class_names)
+    shown = ", ".join(classes[:10]) + (f" ... ({len(classes)})" if len(classes) > 10 else "")
+    lines.append(f"  task: {info.task} (head {kwargs['head']}, {kwargs['num_outputs']} "
+                 f"output(s))" + (f"; classes: {shown}" if classes else ""))
     return lines
 
 
