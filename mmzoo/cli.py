@@ -148,6 +148,11 @@ def build_parser():
     evaluate.add_argument("--dataset", help="dataset (default: the one it was trained on)")
     evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"),
                           help="split (default: test)")
+    evaluate.add_argument("--data", metavar="FILE",
+                          help="a CSV/JSONL manifest to evaluate on instead of a split")
+    evaluate.add_argument("--label", metavar="COLUMN",
+                          help="its label column (default: the training manifest's)")
+    evaluate.add_argument("--encoding", help="its text encoding (default: UTF-8)")
     evaluate.add_argument("--data-dir", help="data folder")
     evaluate.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                           help="dataset option, e.g. --option num_test=200 (repeatable)")
@@ -169,6 +174,12 @@ def build_parser():
     predict.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
                          help="any input by name: a file path, or the text of a text input")
     predict.add_argument("--top", type=int, default=3, help="classes shown (default 3)")
+    predict.add_argument("--data", metavar="FILE",
+                         help="predict every row of a CSV/JSONL manifest (needs --out)")
+    predict.add_argument("--out", metavar="FILE",
+                         help="where --data's predictions go (CSV, written atomically)")
+    predict.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    predict.add_argument("--encoding", help="--data's text encoding (default: UTF-8)")
     predict.add_argument("--json", action="store_true", help="print the result as JSON")
     export_commands.add_parsers(commands)
     return parser
@@ -401,7 +412,7 @@ def _evaluate(args):
     result = evaluate(
         args.model, dataset=args.dataset, split=args.split, data_dir=args.data_dir,
         options=options, batch_size=args.batch_size, per_modality=not args.no_per_modality,
-        verbose=verbose,
+        verbose=verbose, data=args.data, label=args.label, encoding=args.encoding,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -418,6 +429,19 @@ def _evaluate(args):
 def _predict(args):
     from mmzoo.training.evaluate import predict
 
+    if (args.data is None) != (args.out is None):
+        raise ValueError("--data FILE and --out FILE go together: the predictions of every "
+                         f"row of FILE are written to --out. Received: --data={args.data!r}, "
+                         f"--out={args.out!r}")
+    if args.data is not None:
+        from mmzoo.training.evaluate import predict_file
+
+        verbose = 1 if sys.stdout.isatty() and not args.json else 0
+        result = predict_file(args.model, args.data, args.out, args.batch_size,
+                              args.encoding, verbose)
+        print(json.dumps(result, indent=2) if args.json else
+              f"Wrote {result['rows']} predictions of {result['data']} to {result['out']}")
+        return 0
     given = _parse_pairs(args.input, "--input")
     for name in ("image", "text", "audio"):
         value = getattr(args, name)

@@ -171,6 +171,33 @@ class TaskHead(keras.layers.Layer):
             "regression": keras.losses.MeanSquaredError(),
         }[self.kind]
 
+    def focal_loss(self, gamma=2.0):
+        """The focal loss of this head's outputs (Lin et al., 2017, "Focal Loss for Dense
+        Object Detection"): cross-entropy scaled by `(1 - p_true) ** gamma`, so the
+        many easy examples of a frequent class weigh less than the hard, rare ones.
+
+        Args:
+            gamma: the focusing parameter, >= 0 (0 is plain cross-entropy).
+
+        Returns:
+            A Keras loss: `SparseFocalCrossentropy` (multiclass) or
+            `keras.losses.BinaryFocalCrossentropy` (binary, multilabel).
+
+        Raises:
+            ValueError: a regression head, or a negative `gamma`.
+
+        >>> TaskHead("multiclass", 3).focal_loss(gamma=1.0).gamma
+        1.0
+        """
+        if self.kind == "regression":
+            raise ValueError("A focal loss is for classes; a regression head has none. "
+                             "Received: kind='regression'")
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
+            raise ValueError(f"`gamma` must be a number >= 0. Received: gamma={gamma!r}")
+        if self.kind == "multiclass":
+            return SparseFocalCrossentropy(gamma=float(gamma))
+        return keras.losses.BinaryFocalCrossentropy(gamma=float(gamma))
+
     def default_metrics(self):
         """The metrics reported by default for this head, named as in `METRICS`."""
         return [self._metric(name) for name in METRICS[self.kind]]
@@ -228,3 +255,40 @@ class TaskHead(keras.layers.Layer):
             class_names=self.class_names,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="mmzoo")
+class SparseFocalCrossentropy(keras.losses.Loss):
+    """Focal cross-entropy for integer class labels and softmax probabilities.
+
+    Keras' `CategoricalFocalCrossentropy` takes one-hot labels; this takes the class
+    index, as `SparseCategoricalCrossentropy` does, and computes
+    `-(1 - p_true) ** gamma * log(p_true)` (Lin et al., 2017; no alpha weighting:
+    use class weights for that).
+
+    Args:
+        gamma: the focusing parameter, >= 0.
+
+    Shapes: `y_true` `(batch,)` or `(batch, 1)` ints; `y_pred` `(batch, classes)`.
+
+    >>> import numpy as np
+    >>> loss = SparseFocalCrossentropy(gamma=0.0)
+    >>> round(float(loss(np.array([1]), np.array([[0.5, 0.5]]))), 4)  # = -log(0.5)
+    0.6931
+    """
+
+    def __init__(self, gamma=2.0, name="sparse_focal_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.gamma = float(gamma)
+
+    def call(self, y_true, y_pred):
+        classes = keras.ops.shape(y_pred)[-1]
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        one_hot = keras.ops.one_hot(labels, classes, dtype=y_pred.dtype)
+        probability = keras.ops.clip(keras.ops.sum(one_hot * y_pred, axis=-1),
+                                     keras.config.epsilon(), 1.0)
+        return -keras.ops.power(1.0 - probability, self.gamma) * keras.ops.log(probability)
+
+    def get_config(self):
+        """The config, with `gamma`."""
+        return {**super().get_config(), "gamma": self.gamma}

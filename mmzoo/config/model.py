@@ -154,6 +154,7 @@ def resolve_model(config, info=None):
     if head != "regression":
         kwargs["head_options"].setdefault("class_names", list(info.class_names))
     task_head = _check_head(head, kwargs["num_outputs"], kwargs["head_options"])
+    _check_imbalance(config["training"], head, list(info.class_names))
     _check_monitor(config["training"]["monitor"], task_head)
     if kwargs["modality_dropout"] and len(inputs) < 2:
         kwargs["modality_dropout"] = 0.0  # one input: nothing to drop (e.g. a baseline)
@@ -279,6 +280,27 @@ def _without_variables():
             yield
     finally:
         global_state.set_global_attribute("uninitialized_variables", pending)
+
+
+def _check_imbalance(training, head, class_names):
+    """`training.class_weight` and `training.loss` fit the head and name its classes."""
+    weights = training["class_weight"]
+    if weights is not None and head not in ("multiclass", "binary"):
+        raise ConfigError("training.class_weight",
+                          f"training.class_weight weighs the classes of a multiclass or binary "
+                          f"head. Received: a {head} head")
+    if isinstance(weights, dict):
+        for name in weights:
+            if str(name) not in class_names and not (
+                    isinstance(name, int) and 0 <= name < len(class_names)):
+                raise ConfigError(
+                    f"training.class_weight.{name}",
+                    f"training.class_weight names a class the dataset does not have. "
+                    f"{suggestion(str(name), class_names).strip()} Classes: "
+                    f"{', '.join(class_names)}. Received: {name!r}".replace("  ", " "))
+    if training["loss"] == "focal" and head == "regression":
+        raise ConfigError("training.loss", "training.loss: focal is for classes; a regression "
+                          "head has none. Received: training.loss='focal'")
 
 
 def _check_monitor(monitor, head):

@@ -17,6 +17,7 @@ from mmzoo.config.values import (
     auto_or,
     boolean,
     choice,
+    class_weight,
     jit_setting,
     mapping,
     non_negative_float,
@@ -93,6 +94,10 @@ SCHEMA = {
         "monitor": Field("auto", string, "metric of the best checkpoint, e.g. val_accuracy"),
         "early_stopping_patience": Field(None, optional(positive_int), "epochs without gain"),
         "restore_best": Field(True, boolean, "test and export the best checkpoint"),
+        "class_weight": Field(None, optional(class_weight),
+                              "'balanced' (n / (classes x n_class)) or {class: weight}"),
+        "loss": Field("auto", choice("auto", "focal"), "the head's loss, or a focal loss"),
+        "focal_gamma": Field(2.0, non_negative_float, "focusing parameter of the focal loss"),
         "batch_norm_calibration": Field(
             True, boolean, "recompute BatchNorm statistics before validation and at the end"
         ),

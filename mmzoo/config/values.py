@@ -241,3 +241,21 @@ def jit_setting(key, value):
     if value == "auto" or isinstance(value, bool):
         return value
     fail(key, "'auto', true or false", value)
+
+
+def class_weight(key, value):
+    """`"balanced"`, or a mapping from class (name or index) to a weight > 0.
+
+    >>> class_weight("training.class_weight", {"rare": 5, "common": 1})
+    {'rare': 5.0, 'common': 1.0}
+    """
+    if value == "balanced":
+        return value
+    if not isinstance(value, dict) or not value:
+        fail(key, "'balanced' or a mapping from class to weight, e.g. {rare: 5}", value)
+    out = {}
+    for name, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            fail(f"{key}.{name}", "a weight > 0", weight)
+        out[name] = float(weight)
+    return out

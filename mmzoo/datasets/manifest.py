@@ -90,7 +90,6 @@ def load(split="train", data_dir=None, seed=0, **options):
         mmzoo.data.ManifestError: broken rows (naming each), unless `skip_bad_rows`.
     """
     import numpy as np
-    import tensorflow as tf
 
     from mmzoo.data.manifest import read_manifest
 
@@ -102,13 +101,67 @@ def load(split="train", data_dir=None, seed=0, **options):
                              skip_bad_rows=bool(options.get("skip_bad_rows")),
                              encoding=options.get("encoding"), rows=rows)
     values = {plan["columns"][column]: manifest.columns[column] for column in kinds}
-    targets = np.stack([np.asarray(t) for t in manifest.labels])
-    examples = tf.data.Dataset.from_tensor_slices({**values, "label": targets})
+    values["label"] = np.stack([np.asarray(t) for t in manifest.labels])
     decoders = {name: decoder(spec, options.get("resize", "pad"))
                 for name, spec in plan["modalities"].items()}
-    return examples.map(
-        lambda example: {key: decoders.get(key, _same)(value) for key, value in example.items()},
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _decoded(values, decoders)
+
+
+def model_examples(preprocessor, path, label=None, encoder=None, encoding=None,
+                   skip_bad_rows=False):
+    """A manifest's rows as examples for a trained model (evaluate or predict a file).
+
+    Each model input is read from the column of the same name (as `input_name` makes
+    it), decoded exactly as the model's `Preprocessor` says (image size, channels
+    and resizing; audio rate and length), after the manifest check.
+
+    Args:
+        preprocessor: the model's `mmzoo.Preprocessor`.
+        path: a CSV or JSONL manifest.
+        label: the label column; None for a file without labels.
+        encoder: the `mmzoo.data.tasks.LabelEncoder` of the model's labels (needed
+            with `label`).
+        encoding: the file's text encoding (default UTF-8, BOM or not).
+        skip_bad_rows: leave broken rows out (listed in the manifest's `skipped`).
+
+    Returns:
+        `(examples, manifest)`: an unbatched `tf.data.Dataset` of dicts keyed by
+        input name (plus `"label"` with `label`), and the checked `Manifest`.
+
+    Raises:
+        ValueError: a model input has no column, or the file is unreadable.
+        mmzoo.data.ManifestError: broken rows, unless `skip_bad_rows`.
+    """
+    import numpy as np
+
+    from mmzoo.data.manifest import read_manifest, read_rows
+
+    table = read_rows(path, encoding)
+    columns = {input_name(column): column for column in (table[0] if table else {})}
+    missing = [name for name in preprocessor.input_names if name not in columns]
+    if missing:
+        raise ValueError(f"Manifest {path} has no column for the model input(s) {missing}. "
+                         f"Received: columns {list(columns.values())}")
+    kinds = {columns[name]: preprocessor.modality(name) for name in preprocessor.input_names}
+    manifest = read_manifest(path, kinds, label, labels=encoder, encoding=encoding,
+                             skip_bad_rows=skip_bad_rows)
+    values = {name: manifest.columns[columns[name]] for name in preprocessor.input_names}
+    if label is not None:
+        values["label"] = np.stack([np.asarray(t) for t in manifest.labels])
+    decoders = {name: decoder(layer_spec(preprocessor, name), getattr(layer, "mode", "pad"))
+                for name, layer in preprocessor.layers.items()}
+    return _decoded(values, decoders), manifest
+
+
+def layer_spec(preprocessor, name):
+    """The input spec (as in `info()["modalities"]`) of a model input's preprocessing."""
+    layer, modality = preprocessor.layers[name], preprocessor.modality(name)
+    if modality == "image":
+        return {"modality": "image", "shape": (*layer.size, layer.channels)}
+    if modality == "audio":
+        return {"modality": "audio", "sample_rate": layer.sample_rate,
+                "num_samples": layer.num_samples}
+    return {"modality": modality}
 
 
 def decoder(spec, resize="pad"):
@@ -144,6 +197,16 @@ def input_name(column):
 
 def _same(value):
     return value
+
+
+def _decoded(values, decoders):
+    """An unbatched dataset of `values` (dict of columns) mapped through `decoders`."""
+    import tensorflow as tf
+
+    examples = tf.data.Dataset.from_tensor_slices(values)
+    return examples.map(
+        lambda example: {key: decoders.get(key, _same)(value) for key, value in example.items()},
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def _plan(seed=0, **options):

@@ -48,11 +48,17 @@ def _evaluate(model, dataset, verbose):
 
 
 def evaluate(path, dataset=None, split="test", data_dir=None, options=None, seed=None,
-             batch_size=64, per_modality=True, verbose=0):
-    """Evaluates a saved model or a run on a dataset split.
+             batch_size=64, per_modality=True, verbose=0, data=None, label=None,
+             encoding=None):
+    """Evaluates a saved model or a run on a dataset split, or on a manifest file.
 
     Args:
         path: saved model folder, run folder or `.keras` file (see `find_model`).
+        data: a CSV/JSONL manifest to evaluate on instead of a dataset split: one
+            column per model input (named as in training) and a label column.
+        label: the manifest's label column (default: the training manifest's, else
+            "label").
+        encoding: the manifest's text encoding (default UTF-8, BOM or not).
         dataset: dataset name; default the one the model was trained on.
         split: `"train"`, `"validation"` or `"test"`.
         data_dir: data folder (default: the training config's, else
@@ -67,6 +73,11 @@ def evaluate(path, dataset=None, split="test", data_dir=None, options=None, seed
         with `metrics` as returned by `evaluate_examples`.
     """
     model = artifacts.load_model(path)
+    if data is not None:
+        examples, manifest = read_file(model, path, data, label=label, encoding=encoding)
+        metrics = evaluate_examples(model, examples, batch_size, per_modality, verbose)
+        return {"model": str(path), "dataset": str(data), "split": "file",
+                "examples": len(manifest), "metrics": metrics}
     data = (artifacts.read_config(artifacts.find_model(path)[1]) or {}).get("dataset", {})
     name = dataset or data.get("name")
     if name is None:
@@ -128,3 +139,81 @@ def predict(path, inputs, top=3):
         order = np.argsort(-outputs)[: max(1, top)]
         result["top"] = [[classes[i] if classes else str(i), float(outputs[i])] for i in order]
     return result
+
+
+def read_file(model, path, data, label=None, encoding=None, with_labels=True):
+    """The examples of manifest `data` for `model` (saved at `path`), labels encoded
+    as in training (the head's task and classes)."""
+    from mmzoo.data.tasks import LabelEncoder
+    from mmzoo.datasets.manifest import model_examples
+
+    options = ((artifacts.read_config(artifacts.find_model(path)[1]) or {})
+               .get("dataset", {}).get("options") or {})
+    if not with_labels:
+        return model_examples(model.preprocessor, data, encoding=encoding)
+    head = model.head
+    encoder = LabelEncoder(head.kind, list(head.class_names or []),
+                           options.get("label_separator") or "|")
+    if head.kind != "regression" and not encoder.class_names:
+        raise ValueError(f"The model at {path} has no class names, so the labels of {data} "
+                         f"cannot be matched to its outputs. Received: class_names=None")
+    return model_examples(model.preprocessor, data, label=label or options.get("label", "label"),
+                          encoder=encoder, encoding=encoding)
+
+
+def predict_file(path, data, out, batch_size=64, encoding=None, verbose=0):
+    """Predicts every row of a manifest and writes the predictions as CSV, atomically.
+
+    Args:
+        path: saved model folder, run folder or `.keras` file.
+        data: a CSV/JSONL manifest with a column per model input (labels not needed).
+        out: the CSV file to write: `row` (the manifest's row number),
+            `prediction` (class name(s) or value) and, for classes, `probability`
+            (of the prediction; binary: of the second class) and one
+            `probability_<class>` column per class.
+        batch_size: examples per batch.
+        encoding: the manifest's text encoding.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        `{"model", "data", "out", "rows"}`.
+
+    Raises:
+        ValueError: a model input without column, or an unreadable manifest.
+        mmzoo.data.ManifestError: broken rows, naming each.
+    """
+    import csv
+    import io
+
+    from mmzoo.io import atomic_write_text
+
+    model = artifacts.load_model(path)
+    examples, manifest = read_file(model, path, data, encoding=encoding, with_labels=False)
+    dataset = pipeline.eval_dataset(examples.map(lambda x: {**x, "label": 0}),
+                                    model.preprocessor, batch_size)
+    outputs = np.asarray(model.predict(dataset.map(lambda x, y: x), verbose=verbose))
+    head, names = model.head, list(model.head.class_names or [])
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    probabilities = [f"probability_{n}" for n in names] if head.kind != "binary" else []
+    writer.writerow(["row", "prediction"] + (["probability"] if names else []) + probabilities)
+    rows = [r for r in range(1, len(manifest) + len(manifest.skipped) + 1)
+            if r not in {b.row for b in manifest.skipped}]
+    for row, output in zip(rows, outputs):
+        writer.writerow([row, *_prediction(head.kind, names, output)])
+    atomic_write_text(out, table.getvalue())
+    return {"model": str(path), "data": str(data), "out": str(out), "rows": len(outputs)}
+
+
+def _prediction(kind, names, output):
+    """The CSV cells of one prediction (see `predict_file`)."""
+    output = [float(v) for v in output]
+    if kind == "regression":
+        return [f"{v:.6g}" for v in output]
+    if kind == "binary":
+        return [names[int(output[0] >= 0.5)], f"{output[0]:.6f}"]
+    if kind == "multilabel":
+        chosen = [n for n, v in zip(names, output) if v >= 0.5]
+        return ["|".join(chosen), f"{max(output):.6f}", *[f"{v:.6f}" for v in output]]
+    best = int(np.argmax(output))
+    return [names[best], f"{output[best]:.6f}", *[f"{v:.6f}" for v in output]]

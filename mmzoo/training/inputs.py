@@ -102,6 +102,7 @@ def train_dataset(
     shard_index=0,
     steps_per_epoch=None,
     batches_per_step=1,
+    class_weight=None,
 ):
     """The training pipeline: epoch-seeded shuffles, full batches, tokenized text.
 
@@ -118,6 +119,9 @@ def train_dataset(
         steps_per_epoch: batches per epoch of this pipeline; default every full batch.
         batches_per_step: batches one training step takes from this pipeline (the
             replicas it feeds); `steps_per_epoch` counts steps.
+        class_weight: optional weight per class (see `class_weights`): batches then
+            carry a third element, each example's weight (a multiclass or binary
+            label picks it).
 
     Returns:
         `(dataset, steps_per_epoch)`.
@@ -139,7 +143,66 @@ def train_dataset(
         initial_epoch=initial_epoch, epochs=epochs,
         steps_per_epoch=steps_per_epoch * batches_per_step,
     )
+    if class_weight is not None:
+        weights = tf.constant(class_weight, tf.float32)
+        dataset = dataset.map(
+            lambda x, y: (x, y, tf.gather(weights, tf.reshape(tf.cast(y, tf.int32), [-1]))),
+            num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset, steps_per_epoch
+
+
+def label_counts(examples, num_classes):
+    """How many examples of each class `examples` holds (multiclass or binary labels).
+
+    Args:
+        examples: unbatched example dicts with an int class `"label"`, or a binary
+            label `(1,)` of 0.0 / 1.0.
+        num_classes: the number of classes (2 for binary).
+
+    Returns:
+        An int64 numpy array of length `num_classes`.
+    """
+    labels = examples.map(lambda example: tf.reshape(tf.cast(example["label"], tf.int64), [-1]))
+    counts = labels.unbatch().reduce(
+        tf.zeros([num_classes], tf.int64),
+        lambda total, label: total + tf.one_hot(label, num_classes, dtype=tf.int64))
+    return counts.numpy()
+
+
+def class_weights(setting, class_names, counts=None):
+    """The weight of each class for `setting`.
+
+    Args:
+        setting: `"balanced"`, or a dict from class name (or index) to weight; the
+            classes it leaves out weigh 1.
+        class_names: the classes in index order.
+        counts: examples per class in the train split (for `"balanced"`).
+
+    Returns:
+        A float32 numpy array, one weight per class. `"balanced"` gives
+        `n / (classes x n_class)`, scikit-learn's `compute_class_weight("balanced")`;
+        a class absent from the train split weighs 1.
+
+    >>> [round(float(w), 3) for w in class_weights("balanced", ["a", "b"], counts=[20, 1])]
+    [0.525, 10.5]
+    >>> class_weights({"b": 5}, ["a", "b"]).tolist()
+    [1.0, 5.0]
+    """
+    import numpy as np
+
+    weights = np.ones(len(class_names), np.float32)
+    if setting == "balanced":
+        from sklearn.utils.class_weight import compute_class_weight
+
+        counts = np.asarray(counts)
+        present = np.flatnonzero(counts > 0)
+        labels = np.repeat(present, counts[present])
+        weights[present] = compute_class_weight("balanced", classes=present, y=labels)
+        return weights
+    index = {str(name): i for i, name in enumerate(class_names)}
+    for name, weight in setting.items():
+        weights[index[str(name)] if str(name) in index else int(name)] = weight
+    return weights
 
 
 def _check_steps(steps, split, global_batch, batch_size):
@@ -191,7 +254,8 @@ def with_mask(features, modality_mask):
 
 
 def distributed_train_dataset(strategy, examples, preprocessor, batch_size, seed, epochs,
-                              initial_epoch=0, shuffle_buffer=None, num_workers=1):
+                              initial_epoch=0, shuffle_buffer=None, num_workers=1,
+                              class_weight=None):
     """The training pipeline under `strategy`: one shard per worker, per-replica batches.
 
     `batch_size` is the per-replica batch; the global batch is `batch_size *
@@ -216,7 +280,7 @@ def distributed_train_dataset(strategy, examples, preprocessor, batch_size, seed
             examples, preprocessor, per_replica, seed, epochs, initial_epoch,
             shuffle_buffer, num_shards=context.num_input_pipelines,
             shard_index=context.input_pipeline_id, steps_per_epoch=steps,
-            batches_per_step=local_replicas,
+            batches_per_step=local_replicas, class_weight=class_weight,
         )
         return dataset
 

@@ -251,17 +251,19 @@ class _Run:
 
         training = config["training"]
         batch = training["batch_size"]
+        self.class_weight = self.weigh_classes()
         if self.kind == "default":
             self.train_data, self.steps = pipeline.train_dataset(
                 self.splits["train"], self.preprocessor, batch,
                 training["seed"], training["epochs"], self.initial_epoch,
-                training["shuffle_buffer"],
+                training["shuffle_buffer"], class_weight=self.class_weight,
             )
         else:
             self.train_data, self.steps = pipeline.distributed_train_dataset(
                 self.strategy, self.splits["train"], self.preprocessor, batch,
                 training["seed"], training["epochs"], self.initial_epoch,
                 training["shuffle_buffer"], num_workers=self.num_workers,
+                class_weight=self.class_weight,
             )
         eval_batch = batch * self.replicas
         self.val_data = pipeline.eval_dataset(self.splits["validation"], self.preprocessor,
@@ -278,6 +280,24 @@ class _Run:
             )
         artifacts.save_preprocessor(self.out_dir, self.preprocessor)
 
+    def weigh_classes(self):
+        """The class weights of `training.class_weight` (None: unweighted), logged."""
+        from mmzoo.training import inputs as pipeline
+
+        setting = self.config["training"]["class_weight"]
+        if setting is None:
+            return None
+        names = list(self.info.class_names)
+        counts = None
+        if setting == "balanced":
+            counts = pipeline.label_counts(self.splits["train"], len(names))
+        weights = pipeline.class_weights(setting, names, counts)
+        shown = ", ".join(
+            f"{name} {weight:.3g}" + (f" ({counts[i]} examples)" if counts is not None else "")
+            for i, (name, weight) in enumerate(zip(names[:20], weights)))
+        self.log(f"  class weights ({setting if setting == 'balanced' else 'given'}): {shown}")
+        return weights
+
     def build(self):
         import mmzoo
 
@@ -290,8 +310,12 @@ class _Run:
                 raise ConfigError("model", f"Invalid model config: {error}") from None
             self.model.preprocessor = self.preprocessor  # adapted: checkpoints carry it
             optimizer = make_optimizer(training, self.steps)
+            loss = "auto"
+            if training["loss"] == "focal":
+                loss = self.model.head.focal_loss(training["focal_gamma"])
             self.model.compile(
                 optimizer=optimizer,
+                loss=loss,
                 steps_per_execution=self.speed["steps_per_execution"],
                 jit_compile=self.speed["jit_compile"],
             )
