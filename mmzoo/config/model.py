@@ -295,7 +295,7 @@ def _check_imbalance(training, head, class_names):
                     isinstance(name, int) and 0 <= name < len(class_names)):
                 raise ConfigError(
                     f"training.class_weight.{name}",
-                    f"training.class_weight names a class the dataset does not have. "
+                    f"training.class_weight.{name} names a class the dataset does not have. "
                     f"{suggestion(str(name), class_names).strip()} Classes: "
                     f"{', '.join(class_names)}. Received: {name!r}".replace("  ", " "))
     if training["loss"] == "focal" and head == "regression":

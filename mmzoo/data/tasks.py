@@ -102,8 +102,7 @@ class LabelEncoder:
                 values, sorted.
 
         Raises:
-            ValueError: an unknown task; a regression label that is no number; a
-                binary column with other than 2 classes; fewer than 2 classes.
+            ValueError: an unknown task, or a binary column with other than 2 classes.
         """
         if task == "auto":
             task = infer_task(labels, separator)
@@ -118,12 +117,9 @@ class LabelEncoder:
                 names.update(_classes(_text(label), task, separator))
             class_names = sorted(names, key=_sort_key)
         class_names = [str(name) for name in class_names]
-        needed = 2 if task != "multilabel" else 1
-        if len(class_names) < needed or (task == "binary" and len(class_names) != 2):
-            raise ValueError(
-                f"A {task} label column needs {'exactly 2' if task == 'binary' else 'at least 2'}"
-                f" classes. Received: {len(class_names)} class(es) {class_names[:10]}"
-            )
+        if task == "binary" and len(class_names) != 2:
+            raise ValueError(f"A binary label column needs exactly 2 classes. Received: "
+                             f"{len(class_names)} class(es) {class_names[:10]}")
         return cls(task, class_names, separator)
 
     @property
