@@ -22,7 +22,13 @@ CORPUS = [
     "A red square sits next to a blue circle.",
     "Seven, eight, nine: the digits are spoken aloud.",
 ] * 4
-PROBE = ["The QUICK brown foxes jumped!!", "zebras & quartz: 42", "", "dog " * 30]
+PROBE = [
+    "The QUICK brown foxes jumped!!",
+    "zebras & quartz: 42",
+    "",
+    "dog " * 30,
+    "I love 北京 🍜!",
+]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +70,16 @@ def tokenizer(request, word_tokenizers):
 
 
 def test_standardize_text():
-    out = standardize_text(tf.constant(["  Hello,   WORLD!! ", "Ça—va? «Oui»", "a+b=c $5"]))
-    assert [t.decode() for t in out.numpy()] == ["hello world", "çava oui", "abc 5"]
+    out = standardize_text(
+        tf.constant(["  Hello,   WORLD!! ", "Ça—va? «Oui»", "a+b=c $5", "I love 北京 🍜!", "+++"])
+    )
+    assert [t.decode() for t in out.numpy()] == [
+        "hello world",
+        "çava oui",
+        "abc 5",
+        "i love 北 京 🍜",  # unspaced scripts and emoji: a token per character
+        "",
+    ]
 
 
 def test_vectorization_with_vocabulary_list():
@@ -174,15 +188,16 @@ def test_sentencepiece_from_file_and_bad_model(tmp_path, sentencepiece_model):
 
 def test_shapes_padding_truncation_and_standardization(tokenizer):
     ids = tokenizer(PROBE).numpy()
-    assert ids.shape == (4, 8) and ids.dtype == np.int32
+    assert ids.shape == (5, 8) and ids.dtype == np.int32
     assert ids[2].tolist() == [0] * 8  # empty text: all padding
     assert np.all(ids[3] > 0)  # long text: truncated, no padding
+    assert np.count_nonzero(ids[4]) >= 5  # "i love 北 京 🍜" (unknown here, but 5 tokens)
     for row in ids:  # right-padded: no token after the first 0
         zeros = np.flatnonzero(row == 0)
         assert zeros.size == 0 or np.all(row[zeros[0] :] == 0)
     np.testing.assert_array_equal(tokenizer(["Hello, WORLD!"]), tokenizer(["hello world"]))
     np.testing.assert_array_equal(tokenizer(PROBE[0]), ids[0])  # scalar
-    np.testing.assert_array_equal(tokenizer(tf.reshape(tf.constant(PROBE), (4, 1))), ids)
+    np.testing.assert_array_equal(tokenizer(tf.reshape(tf.constant(PROBE), (-1, 1))), ids)
 
 
 def test_config_round_trip(tokenizer):

@@ -3,10 +3,17 @@
 `TextTokenizer` is one Keras layer over three tokenizers: a word vocabulary
 (`keras.layers.TextVectorization`), WordPiece (`tensorflow_text.FastWordpieceTokenizer`)
 and SentencePiece (`tensorflow_text.SentencepieceTokenizer`). Whatever the kind, id 0
-is padding and id 1 the unknown token, texts are standardized the same way (lower-cased,
-punctuation and symbols removed, whitespace collapsed) and the output is right-padded
-with 0 or truncated to `sequence_length`. The vocabulary (or the SentencePiece model)
-is part of the layer's config, so `.keras` files and `from_config` reproduce the ids.
+is padding and id 1 the unknown token, and the output is right-padded with 0 or
+truncated to `sequence_length`. The vocabulary (or the SentencePiece model) is part of
+the layer's config, so `.keras` files and `from_config` reproduce the ids.
+
+Every kind first applies the same `standardize_text`
+(`mmzoo.preprocessing.vocabulary`, where the full rule and its sources are): lower-case;
+delete punctuation and symbols (`+ $ © ™`...) but keep emoji; make each character of
+Chinese, Japanese, Thai, Lao, Khmer and Myanmar, and each emoji, a token of its own
+(the scripts written without spaces between words would otherwise give one token per
+sentence, as BERT's BasicTokenizer does for CJK); collapse whitespace. A text left empty
+(`"+++"`) gives padding only: `empty_after_standardization(texts)` finds such texts.
 
 Serving: a SavedModel whose graph holds the `wordpiece` or `sentencepiece` tokenizer
 uses `tensorflow_text` ops, so run `import tensorflow_text` before
@@ -16,6 +23,12 @@ uses `tensorflow_text` ops, so run `import tensorflow_text` before
 >>> tokenizer = TextTokenizer(sequence_length=5, vocabulary=["the", "cat", "sat"])
 >>> tokenizer(["The cat sat!", "A dog"]).numpy().tolist()
 [[2, 3, 4, 0, 0], [1, 1, 0, 0, 0]]
+>>> chinese = TextTokenizer(sequence_length=6)
+>>> chinese.adapt(["我爱北京", "北京很大", "👍 好"])
+>>> [chinese.get_vocabulary()[i] for i in chinese("我很好!👍").numpy()]
+['我', '很', '好', '👍', '[PAD]', '[PAD]']
+>>> empty_after_standardization(["+++", "👎"])
+[True, False]
 """
 
 import base64
@@ -28,6 +41,7 @@ from mmzoo.preprocessing.sentencepiece_model import sentencepiece_pieces
 from mmzoo.preprocessing.vocabulary import (
     PAD_TOKEN,
     UNK_TOKEN,
+    empty_after_standardization,
     learn_wordpiece_vocabulary,
     read_vocabulary,
     standardize_text,
@@ -37,12 +51,14 @@ from mmzoo.preprocessing.vocabulary import (
 
 TOKENIZER_KINDS = ("vectorization", "wordpiece", "sentencepiece")
 
-# Re-exported: `standardize_text` and `learn_wordpiece_vocabulary` are imported from here.
+# Re-exported: `standardize_text`, `empty_after_standardization` and
+# `learn_wordpiece_vocabulary` are imported from here.
 __all__ = [
     "PAD_TOKEN",
     "TOKENIZER_KINDS",
     "UNK_TOKEN",
     "TextTokenizer",
+    "empty_after_standardization",
     "learn_wordpiece_vocabulary",
     "standardize_text",
 ]
@@ -71,8 +87,10 @@ class TextTokenizer(keras.layers.Layer):
         sentencepiece_model: for `"sentencepiece"`: the serialized model (bytes) or
             the path of a `.model` file. Its unknown piece becomes id 1, the others
             follow in the model's order from id 2.
-        standardize: lower-case and remove punctuation before tokenizing (the
-            same for every kind). Train a SentencePiece model on standardized text.
+        standardize: apply `standardize_text` before tokenizing (the same for every
+            kind): lower-case, delete punctuation and symbols, keep emoji, and make
+            each Chinese, Japanese, Thai, Lao, Khmer or Myanmar character and each
+            emoji a token. Train a SentencePiece model on standardized text.
 
     Input shape:
         `(batch,)` strings (`(batch, 1)` is accepted too), or one scalar string.
@@ -195,6 +213,10 @@ class TextTokenizer(keras.layers.Layer):
                 or not), from the training split only.
             batch_size: batch size used for lists and unbatched datasets.
             steps: optional number of batches to read (`"vectorization"` only).
+
+        Raises:
+            ValueError: `kind` is `"sentencepiece"`, or `data` is one string or not
+                strings.
         """
         if self.kind == "sentencepiece":
             raise ValueError(

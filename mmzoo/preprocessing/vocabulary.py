@@ -1,13 +1,61 @@
-"""Text standardization and vocabularies shared by every tokenizer kind.
+r"""Text standardization and vocabularies shared by every tokenizer kind.
 
-`standardize_text` is the one standardization (lower-case, punctuation and symbols
-removed, whitespace collapsed) that `mmzoo.preprocessing.text.TextTokenizer` applies
-and that vocabularies are learned on. Id 0 is always "[PAD]" and id 1 "[UNK]".
+`standardize_text` is the one standardization that `mmzoo.preprocessing.text.TextTokenizer`
+applies (whatever its kind) and that vocabularies are learned on. It is graph code (RE2
+regular expressions through `tf.strings.regex_replace`), so it runs the same in `tf.data`
+and inside an exported SavedModel. In order:
+
+1. Lower-case (Unicode-aware).
+2. Delete punctuation (`\p{P}`) and every symbol (`\p{S}`: `+ $ © ™ → ■`...) that is not
+   an emoji, and the presentation-only marks: variation selectors U+FE00-FE0F (the emoji
+   selector U+FE0F among them) and U+E0100-E01EF, the keycap mark U+20E3 and the tag
+   characters U+E0020-E007F. Nothing takes their place: "don't" -> "dont", "a+b" -> "ab".
+3. Put spaces around every character of the scripts written without spaces between
+   words, so each becomes its own token: Chinese and Japanese (`\p{Han}`,
+   `\p{Hiragana}`, `\p{Katakana}`), Thai, Lao, Khmer and Myanmar. A character keeps the
+   combining marks that follow it (Thai vowel and tone marks, Japanese dakuten), and in
+   Khmer and Myanmar a consonant stacked under the previous one (after the coeng U+17D2
+   or the virama U+1039) stays with it. Korean, written with spaces, keeps its words.
+4. Put spaces around every emoji, so each is its own token: U+1F000-1FAFF,
+   U+2600-2767, U+2794-27BF and the emoji-presentation characters outside those blocks
+   (U+231A-231B, U+23E9-23F3, U+23F8-23FA, U+25FD-25FE, U+2B1B-2B1C, U+2B50, U+2B55).
+   A pair of regional indicators (a flag, "🇯🇵") is one token. A ZWJ sequence becomes
+   its parts ("👨‍👩‍👧" -> "👨 👩 👧", the joiners go in step 5), and a skin-tone
+   modifier (U+1F3FB-1F3FF) is a token of its own ("👍🏽" -> "👍 🏽"): the base emoji
+   keeps its id whatever the tone, and the tone is still seen.
+5. Collapse whitespace (ASCII whitespace, Unicode spaces `\p{Z}` such as the
+   ideographic space U+3000, and the zero-width space U+200B) into one space, and
+   strip it at both ends. A zero-width joiner (U+200D) next to whitespace joins nothing
+   and goes with it; as emoji now stand between spaces, this removes the joiners of
+   emoji sequences.
+
+Text in Latin, Cyrillic, Greek, Arabic, Devanagari, Hangul... standardizes exactly as
+before emoji and these scripts were handled (so vocabularies learned then keep their
+ids) unless it holds emoji or the symbols of U+2600-27BF (tokens now, deleted then),
+variation selectors, tags or keycaps (deleted now, kept then), or whitespace other than
+ASCII's, such as a no-break space (a space now, part of a word then).
+
+Per-character splitting for Chinese and Japanese is what BERT's BasicTokenizer does
+with CJK ideographs (Devlin et al. 2019, "BERT: Pre-training of Deep Bidirectional
+Transformers for Language Understanding", NAACL; `tokenize_chinese_chars`); here it
+extends to kana and to the unspaced South-East Asian scripts. Character unigrams are
+competitive with segmented words for Chinese with neural models (Li et al. 2019, "Is
+Word Segmentation Necessary for Deep Learning of Chinese Representations?", ACL);
+sequence towers see neighbouring characters, so no bigram tokens are added. The emoji
+ranges follow Unicode Technical Standard #51 (Unicode Emoji) and its emoji-data.txt
+(Extended_Pictographic, Emoji_Presentation), simplified to whole blocks.
+
+Id 0 is always "[PAD]" and id 1 "[UNK]".
 
 >>> import tensorflow as tf
->>> from mmzoo.preprocessing.vocabulary import standardize_text, with_special_tokens
+>>> from mmzoo.preprocessing.vocabulary import (
+...     empty_after_standardization, standardize_text, with_special_tokens)
 >>> standardize_text(tf.constant(["  Hello,   WORLD!! "])).numpy().tolist()
 [b'hello world']
+>>> [t.decode() for t in standardize_text(tf.constant(["I love 北京 🍜!", "👍🏽 +++"])).numpy()]
+['i love 北 京 🍜', '👍 🏽']
+>>> empty_after_standardization(["a cat", "+++", "👎", " ?! "])
+[False, True, False, True]
 >>> with_special_tokens(["cat", "[UNK]", "dog"])
 ['[PAD]', '[UNK]', 'cat', 'dog']
 """
@@ -24,29 +72,136 @@ graph_code = tf.autograph.experimental.do_not_convert
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 _SPECIAL_TOKENS = ("", PAD_TOKEN, UNK_TOKEN)
-_STRIP = r"[\p{P}\p{S}]"  # Unicode punctuation and symbols (all of ASCII's included)
+
+# RE2 character-class bodies (the module docstring gives the rule and its sources).
+# Emoji: whole pictographic blocks plus the emoji-presentation characters outside them.
+# U+2768-2793 (ornamental brackets, which are punctuation, and dingbat digits) are left
+# out of the Dingbats block.
+_EMOJI = (
+    r"\x{1F000}-\x{1FAFF}\x{2600}-\x{2767}\x{2794}-\x{27BF}"
+    r"\x{231A}\x{231B}\x{23E9}-\x{23F3}\x{23F8}-\x{23FA}\x{25FD}\x{25FE}"
+    r"\x{2B1B}\x{2B1C}\x{2B50}\x{2B55}"
+)
+_REGIONAL_INDICATOR = r"\x{1F1E6}-\x{1F1FF}"
+# Marks that only choose a presentation: variation selectors, the keycap, tags.
+_PRESENTATION = r"\x{FE00}-\x{FE0F}\x{E0100}-\x{E01EF}\x{20E3}\x{E0020}-\x{E007F}"
+# Deleted: punctuation and presentation marks, and symbols that are not emoji
+# (`[^\P{S}...]` is "a symbol and none of ...": RE2 has no class subtraction).
+_STRIP = r"[\p{P}" + _PRESENTATION + r"]|[^\P{S}" + _EMOJI + r"]"
+# One token each: a flag (two regional indicators), an emoji, a character of an unspaced
+# script with its combining marks (Khmer and Myanmar: with the consonants stacked under
+# it). No capture group (the rewrite is `\0`): with one, RE2 runs its slow submatch
+# engine on every match, and this pass took 3.5 times as long on Chinese text.
+_SPLIT = (
+    r"[" + _REGIONAL_INDICATOR + r"]{2}"
+    r"|[" + _EMOJI + r"]"
+    r"|[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}]\p{M}*"
+    r"|[\p{Khmer}\p{Myanmar}](?:[\x{17D2}\x{1039}][\p{Khmer}\p{Myanmar}]|\p{M})*"
+)
+# Whitespace: RE2's `\s` is ASCII only; Unicode spaces and the zero-width space count
+# too, and a zero-width joiner next to whitespace (it joins nothing there: this is how
+# the joiners of emoji sequences go once the emoji stand between spaces) goes with it.
+# Only runs and single whitespace other than " " are rewritten: replacing every single
+# " " by " " (as `\s+` did) costs as much as the rest of the standardization.
+_SPACE = r"\s\p{Z}\x{200B}"
+_SPACES = (
+    r"\x{200D}+[" + _SPACE + r"][" + _SPACE + r"\x{200D}]*"
+    r"|[" + _SPACE + r"][" + _SPACE + r"\x{200D}]+"
+    r"|[^\S ]|[^\P{Z} ]|\x{200B}"
+)
 
 
 @graph_code
 def standardize_text(texts):
-    """Lower-cases (Unicode-aware), removes punctuation and symbols, collapses spaces.
+    """Lower-cases, deletes punctuation and symbols, makes tokens of CJK/Thai characters and emoji.
 
-    The same standardization for every tokenizer kind and for vocabulary learning.
+    The same standardization for every tokenizer kind and for vocabulary learning; the
+    module docstring gives the full rule. In short: lower-case; delete punctuation and
+    symbols but keep emoji; put spaces around each Chinese, Japanese, Thai, Lao, Khmer
+    and Myanmar character and each emoji (so a whitespace split makes each a token);
+    collapse whitespace.
 
     Args:
-        texts: `tf.string` tensor of any shape.
+        texts: `tf.string` tensor of any shape (or a list of strings). Invalid UTF-8
+            bytes become U+FFFD, which is deleted as a symbol.
 
     Returns:
         `tf.string` tensor of the same shape.
 
+    Raises:
+        TypeError, tf.errors.InvalidArgumentError: `texts` is not strings.
+
     >>> import tensorflow as tf
     >>> standardize_text(tf.constant("Ça—va? «Oui»")).numpy().decode()
     'çava oui'
+    >>> standardize_text(tf.constant("今日は、晴れ。")).numpy().decode()
+    '今 日 は 晴 れ'
+    >>> standardize_text(tf.constant("สวัสดี")).numpy().decode()  # marks stay with their letter
+    'ส วั ส ดี'
+    >>> standardize_text(tf.constant("👍👍 © a+b=c ❤️🇯🇵")).numpy().decode()
+    '👍 👍 abc ❤ 🇯🇵'
     """
     texts = tf.strings.lower(texts, encoding="utf-8")
     texts = tf.strings.regex_replace(texts, _STRIP, "")
-    texts = tf.strings.regex_replace(texts, r"\s+", " ")
+    texts = tf.strings.regex_replace(texts, _SPLIT, r" \0 ")
+    texts = tf.strings.regex_replace(texts, _SPACES, " ")
     return tf.strings.strip(texts)
+
+
+@tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+def _standardizes_to_empty(texts):
+    return tf.equal(tf.strings.length(standardize_text(texts)), 0)
+
+
+def empty_after_standardization(texts, batch_size=8192):
+    """Which texts `standardize_text` leaves empty: only punctuation, symbols or spaces.
+
+    Such a text tokenizes to padding only, whatever the tokenizer kind, so a model
+    cannot tell one from another (`"+++"`, `"?!"`, `""`). Emoji and CJK or Thai
+    characters are kept by the standardization, so `"👎"` is not empty. Runs batched
+    through TensorFlow: about 160,000 short English texts a second on a 2-core machine.
+
+    Args:
+        texts: list, tuple or 1-D numpy array of strings (`str` or UTF-8 `bytes`).
+        batch_size: texts standardized per TensorFlow call.
+
+    Returns:
+        list of bool, one per text, True where the standardized text is "".
+
+    Raises:
+        ValueError: `texts` is one string or not a list of strings (the first item
+            that is not a string is named by its index), or `batch_size` is not a
+            positive int.
+
+    >>> empty_after_standardization(["A cat.", "+++", "", "👍👍", "北京", "$ 5"])
+    [False, True, True, False, False, False]
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
+        )
+    if isinstance(texts, (str, bytes)):
+        raise ValueError(
+            f"`texts` must be a list of strings, not one string. Received: texts={texts!r:.60}"
+        )
+    if isinstance(texts, np.ndarray) and texts.ndim == 1:
+        texts = texts.tolist()
+    if not isinstance(texts, (list, tuple)):
+        raise ValueError(
+            "`texts` must be a list, tuple or 1-D array of strings. "
+            f"Received: texts of type {type(texts).__name__}"
+        )
+    for index, text in enumerate(texts):
+        if not isinstance(text, (str, bytes)):
+            raise ValueError(
+                f"`texts` must hold only strings. Received: texts[{index}]={text!r:.60} "
+                f"of type {type(text).__name__}"
+            )
+    empty = []
+    for start in range(0, len(texts), batch_size):
+        batch = tf.constant(texts[start : start + batch_size], tf.string)
+        empty.extend(_standardizes_to_empty(batch).numpy().tolist())
+    return empty
 
 
 def learn_wordpiece_vocabulary(texts, vocab_size, standardize=True, learn_params=None):
