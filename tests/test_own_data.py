@@ -29,8 +29,7 @@ needs_shared = pytest.mark.skipif(shared_data() is None, reason="../shared/data 
 
 
 def _tiny_training(tmp_path, **training):
-    return {"training": {"epochs": 1, "batch_size": 8, "batch_norm_calibration": False,
-                         **training},
+    return {"training": {"epochs": 1, "batch_size": 8, **training},
             "output": {"runs_dir": str(tmp_path / "runs"), "export": False,
                        "tensorboard": False, "verbose": 0},
             "evaluation": {"per_modality": False}}
@@ -247,10 +246,10 @@ def test_tfds_dataset_reads_a_prepared_folder():
 # Imbalance -------------------------------------------------------------------------------
 
 
-def _imbalanced_manifests(folder, common=400, rare=20, test=80):
-    """Digits 3 (common) and 5 (rare) at 20:1 in train; balanced test."""
+def _imbalanced_manifests(folder, common=400, rare=20, test=80, digits=(1, 0)):
+    """Digits 1 (common) and 0 (rare) at 20:1 in train; balanced test."""
     images, labels = mnist_images(6000, seed=3)
-    threes, fives = images[labels == 3], images[labels == 5]
+    threes, fives = images[labels == digits[0]], images[labels == digits[1]]
     (folder / "img").mkdir(parents=True)
 
     def write(name, rows):
@@ -268,6 +267,7 @@ def _imbalanced_manifests(folder, common=400, rare=20, test=80):
     return train, write("test", test_rows)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_balanced_class_weights_raise_balanced_accuracy_on_a_1_to_20_manifest(tmp_path):
     from sklearn.metrics import balanced_accuracy_score
@@ -278,7 +278,7 @@ def test_balanced_class_weights_raise_balanced_accuracy_on_a_1_to_20_manifest(tm
         config = {"name": f"imbalance_{weighting}",
                   "dataset": {"name": "manifest", "options": {
                       "train": str(train), "validation": str(test), "test": str(test)}},
-                  "model": {"preset": None, "inputs": {"image": {"filters": [8, 16]}}},
+                        "model": {"preset": None, "inputs": {"image": {"filters": [8, 16]}}},
                   **_tiny_training(tmp_path, epochs=3, batch_size=32, class_weight=weighting,
                                    restore_best=False)}
         mmzoo.train(config, log=None)
@@ -286,9 +286,11 @@ def test_balanced_class_weights_raise_balanced_accuracy_on_a_1_to_20_manifest(tm
         examples, manifest = mmzoo.training.evaluate.read_file(
             model, tmp_path / "runs" / config["name"], test)
         images = np.stack([e["image"].numpy() for e in examples])
-        predicted = model.predict({"image": images}, verbose=0).argmax(-1)
-        scores[weighting] = balanced_accuracy_score(manifest.labels, predicted)
-    assert scores["balanced"] > scores[None] + 0.1, scores
+        predicted = model.predict({"image": images}, verbose=0)[:, 0] > 0.5  # binary head
+        truth = np.concatenate(manifest.labels) > 0.5
+        scores[weighting] = balanced_accuracy_score(truth, predicted)
+    # Measured: 0.50 unweighted (every test image called "one"), 0.99 balanced.
+    assert scores["balanced"] > scores[None] + 0.2, scores
 
 
 # End to end from the command line ---------------------------------------------------------------

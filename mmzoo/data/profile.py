@@ -80,13 +80,16 @@ def image_shape(files, seed=0):
 
     from mmzoo.preprocessing.image import decode_image
 
-    heights, widths, gray = [], [], True
-    for file in sample(files, seed):
-        image = tf.io.decode_image(tf.io.read_file(file), channels=0, expand_animations=False)
-        color = decode_image(tf.io.read_file(file), channels=3)
-        heights.append(int(color.shape[0]))
-        widths.append(int(color.shape[1]))
-        gray = gray and int(image.shape[-1]) <= 2
+    def shape(path):  # decoded as the pipeline does (EXIF rotation included)
+        data = tf.io.read_file(path)
+        raw = tf.io.decode_image(data, channels=0, expand_animations=False)
+        return tf.concat([tf.shape(decode_image(data, channels=3))[:2], tf.shape(raw)[-1:]], 0)
+
+    shapes = tf.data.Dataset.from_tensor_slices(sample(files, seed)).map(
+        shape, num_parallel_calls=tf.data.AUTOTUNE)
+    shapes = np.concatenate(list(shapes.batch(256).as_numpy_iterator()))
+    heights, widths = shapes[:, 0], shapes[:, 1]
+    gray = bool(np.all(shapes[:, 2] <= 2))
     height, width = float(np.median(heights)), float(np.median(widths))
     scale = min(1.0, IMAGE_SIDE[1] / max(height, width))
     scale = max(scale, IMAGE_SIDE[0] / min(height, width))
@@ -112,11 +115,16 @@ def audio_format(files, seed=0):
 
     from mmzoo.preprocessing.audio import decode_wav
 
-    rates, seconds = [], []
-    for file in sample(files, seed):
-        waveform, rate = decode_wav(tf.io.read_file(file))
-        rates.append(int(rate))
-        seconds.append(int(waveform.shape[0]) / int(rate))
+    def rate_and_length(path):
+        waveform, rate = decode_wav(tf.io.read_file(path))
+        return rate, tf.shape(waveform)[0]
+
+    found = tf.data.Dataset.from_tensor_slices(sample(files, seed)).map(
+        rate_and_length, num_parallel_calls=tf.data.AUTOTUNE)
+    rates, lengths = (np.concatenate(column) for column in
+                      zip(*found.batch(256).as_numpy_iterator()))
+    rates = rates.astype(int).tolist()
+    seconds = (lengths / np.asarray(rates)).tolist()
     rate = min(collections.Counter(rates).most_common(1)[0][0], MAX_SAMPLE_RATE)
     duration = min(np.ceil(float(np.percentile(seconds, 95)) * 10) / 10, MAX_SECONDS)
     return rate, max(1, int(round(rate * max(duration, 0.1))))

@@ -248,7 +248,8 @@ def _make_plan(seed, train=None, validation=None, test=None, split=None, group_b
             f"(dataset.options.label). Received: columns {columns}"
         )
     splits = _splits(train, table, validation, test, split, group_by, seed)
-    train_rows = [table[i] for i in splits["train"][1]]
+    train_indices = splits["train"][1]
+    train_rows = table if train_indices is None else [table[i] for i in train_indices]
     kinds = _kinds(train, columns, train_rows, label, group_by, inputs)
     encoder = LabelEncoder.fit([row[label] for row in train_rows], task, label_separator)
     folder = os.path.dirname(train)
