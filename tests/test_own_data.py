@@ -344,11 +344,12 @@ def test_train_evaluate_predict_export_from_the_command_line(tmp_path):
     assert len(predictions) == 240
     assert set(predictions[0]) == {"row", "prediction", "probability", "probability_one",
                                    "probability_two", "probability_zero"}
-    # The exported SavedModel, fed the raw files, predicts the same classes.
+    # `mmzoo export` of the run: its SavedModel, fed the raw files, predicts the same classes.
+    status, _, err = _mmzoo("export", "runs/digits", "--out", "exported", cwd=tmp_path)
+    assert status == 0, err
     from mmzoo.preprocessing.audio import decode_wav, resample
 
-    signature = tf.saved_model.load(str(tmp_path / "saved_models" / "digits")).signatures[
-        "serving_default"]
+    signature = tf.saved_model.load(str(tmp_path / "exported")).signatures["serving_default"]
     folder = pathlib.Path(data).parent
     for row, prediction in zip(read_rows(data)[:24], predictions):
         waveform, rate = decode_wav(tf.io.read_file(row["audio"]))
