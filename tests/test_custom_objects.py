@@ -224,8 +224,30 @@ def check_preprocessor(cls, tmp_path):
         assert_all_close(other(raw), out, message="Preprocessor copy")
 
 
+def check_sparse_focal_crossentropy(cls, tmp_path):
+    """Equals Keras' one-hot focal loss (alpha 1); reloads from its config and a model."""
+    labels = np.array([0, 2, 1])
+    probabilities = keras.ops.softmax(_rng().normal(size=(3, 3)).astype("float32"))
+    loss = cls(gamma=2.0)
+    reference = keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=2.0)
+    assert_all_close(loss(labels, probabilities),
+                     reference(keras.ops.one_hot(labels, 3), probabilities),
+                     message="focal loss vs Keras")
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert type(revived) is cls and revived.gamma == 2.0
+    model = mmzoo.build_model({"text": {"tower": "cnn", "input_shape": (6,), "vocab_size": 30,
+                                        "kernel_sizes": (2,)}}, num_outputs=3)
+    model.compile("adam", loss=model.head.focal_loss(gamma=2.0))
+    x = {"text": _rng().integers(1, 30, (4, 6)).astype("int32")}
+    model.fit(x, np.array([0, 1, 2, 0]), verbose=0)
+    model.save(tmp_path / "focal.keras")
+    restored = keras.saving.load_model(tmp_path / "focal.keras", safe_mode=True)
+    assert type(restored.loss) is cls
+
+
 # Class name -> check(cls, tmp_path), for what is not a plain layer.
 OTHER_CHECKS = {
+    "SparseFocalCrossentropy": check_sparse_focal_crossentropy,
     "MultimodalModel": check_multimodal_model,
     "Preprocessor": check_preprocessor,
 }
