@@ -243,6 +243,37 @@ def test_tfds_dataset_reads_a_prepared_folder():
     assert mnist.modalities == {"image": {"modality": "image", "shape": (28, 28, 1)}}
 
 
+@pytest.mark.parametrize("task, labels, header", [
+    ("binary", ["no", "yes"], ["probability"]),
+    ("multilabel", ["red|blue", "blue", "green|red"],
+     ["probability", "probability_blue", "probability_green", "probability_red"]),
+    ("regression", ["1.5", "-0.25", "3"], []),
+])
+def test_each_task_trains_exports_and_predicts_a_file(tmp_path, task, labels, header):
+    rows = [f"word{i % 7} other{i % 3},{labels[i % len(labels)]}" for i in range(48)]
+    path = _write(tmp_path / "m.csv", "text,label\n" + "\n".join(rows) + "\n")
+    config = {"name": task, "dataset": {"name": "manifest", "options": {"train": str(path)}},
+              "model": {"preset": None, "inputs": {"text": {"kernel_sizes": [2]}}},
+              **_tiny_training(tmp_path)}
+    config["output"].update(export=True, saved_models_dir=str(tmp_path / "saved"))
+    result = mmzoo.train(config, log=None)
+    model = mmzoo.artifacts.load_model(result["export_dir"])
+    assert model.head.kind == task
+    if task != "regression":
+        assert model.head.class_names == sorted({c for l in labels for c in l.split("|")})
+    out = tmp_path / "predictions.csv"
+    from mmzoo.training.evaluate import predict_file
+
+    assert predict_file(result["export_dir"], path, out)["rows"] == 48
+    with out.open(newline="") as f:
+        predictions = list(csv.DictReader(f))
+    assert list(predictions[0]) == ["row", "prediction", *header]
+    if task == "binary":
+        assert {p["prediction"] for p in predictions} <= {"no", "yes"}
+    if task == "regression":
+        assert all(np.isfinite(float(p["prediction"])) for p in predictions)
+
+
 # Imbalance -------------------------------------------------------------------------------
 
 
