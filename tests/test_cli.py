@@ -51,11 +51,16 @@ def test_list_prints_one_line_each(capsys):
 
 def test_datasets_reports_local_data(capsys, data_dir, tmp_path):
     assert main(["datasets", "--data-dir", str(data_dir)]) == 0
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert rows["av_mnist"].split()[1] == "yes"
+    for kind in ("manifest", "npz", "tfds"):  # the kinds of your own data
+        assert kind in rows, out
+    assert "mnist, spoken_digit" in out  # the TFDS datasets prepared there
     assert rows["embedded"].split()[1] == "yes"
     assert main(["datasets", "--data-dir", str(tmp_path)]) == 0
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+            if line.strip()}
     assert rows["av_mnist"].split()[1] == "no"
 
 

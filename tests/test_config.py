@@ -61,14 +61,15 @@ BAD_CONFIGS = [
     ({"model": {"inputs": {"text": "lstm"}}}, "model.inputs.text", "tower spec"),
     ({"model": {"inputs": {"depth": {"tower": "conv"}}}}, "model.inputs.depth",
      "has no input 'depth'"),
-    ({"model": {"preset": None, "inputs": {"image": {"filters": [8]}}}},
-     "model.inputs.image.tower", "is missing"),
+    ({"model": {"preset": None, "inputs": {"image": {"filters": [8], "tower": "lenet"}}}},
+     "model.inputs.image.filters", "not an option of the image tower 'lenet'"),
     ({"model": {"inputs": {"image": {"input_shape": [28, 28, 1]}}}},
      "model.inputs.image.input_shape", "(32, 32, 3)"),
     ({"model": {"inputs": {"audio": {"sample_rate": 16000}}}}, "model.inputs.audio.sample_rate",
      "8000"),
     ({"model": {"modality_dropout": 1.5}}, "model.modality_dropout", "[0, 1)"),
-    ({"model": {"preset": None}}, "model.inputs", "no inputs"),
+    ({"model": {"preset": None, "inputs": {"image": None}}}, "model.inputs.image",
+     "has no input 'image'"),
     ({"distribution": {"strategy": "mirror"}}, "distribution.strategy",
      "Did you mean 'mirrored'?"),
     ({"distribution": {"cpu_devices": 0}}, "distribution.cpu_devices", "positive integer"),
@@ -89,8 +90,8 @@ BAD_CONFIGS = [
     ({"model": {"head_options": {"dropout": 2}}}, "model.head_options.dropout", "[0, 1)"),
     ({"model": {"inputs": {"image": {"modality": "video"}}}}, "model.inputs.image.modality",
      "Received: modality='video'"),
-    ({"model": {"head": "regression"}, "training": {"monitor": "val_accuracy"}},
-     "training.monitor", "val_mae"),
+    ({"training": {"monitor": "val_mae"}}, "training.monitor", "val_accuracy"),
+    ({"model": {"head": "regression"}}, "model.head", "labels of dataset 'embedded'"),
 ]
 
 
@@ -224,8 +225,9 @@ def test_choices_and_metric_names_come_from_their_owners():
 
     assert STRATEGY_KINDS is strategy.STRATEGY_KINDS
     assert set(TOKENIZERS) < set(TOKENIZER_KINDS)
-    config = load_config({"model": {"head": "binary"}, "training": {"monitor": "val_auc"}})
-    assert config["training"]["monitor"] == "val_auc"
+    config = load_config({"model": {"head": "multiclass"},
+                          "training": {"monitor": "val_accuracy"}})
+    assert config["training"]["monitor"] == "val_accuracy"
     head = TaskHead("binary", num_outputs=1)
     assert [m.name for m in head.default_metrics()] == list(head.metric_names()[1:])
 
@@ -242,3 +244,15 @@ def test_loading_a_config_starts_no_tensorflow_runtime():
         "assert not context.context()._initialized\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_an_input_without_a_tower_gets_its_modality_default():
+    from mmzoo.config.model import DEFAULT_TOWERS
+
+    config = load_config({"model": {"preset": None, "inputs": {"image": {"filters": [8]}}}})
+    kwargs = resolve_model(config)
+    assert kwargs["inputs"]["image"]["tower"] == DEFAULT_TOWERS["image"] == "conv"
+    assert kwargs["inputs"]["image"]["filters"] == [8]
+    everything = resolve_model(load_config({"model": {"preset": None}}))  # one per input
+    assert {n: s["tower"] for n, s in everything["inputs"].items()} == {
+        "image": "conv", "text": "cnn", "audio": "log_mel_conv"}

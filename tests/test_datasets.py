@@ -169,7 +169,8 @@ def test_embedded_rejects_bad_arguments(kwargs, match):
 
 
 def test_list_datasets():
-    assert datasets.list_datasets() == ["av_mnist", "embedded"]
+    assert datasets.list_datasets() == ["av_mnist", "embedded", "manifest", "npz", "tfds"]
+    assert set(datasets.FILE_KINDS) == {"manifest", "npz", "tfds"}
     assert datasets.list_datasets("av_*") == ["av_mnist"]
 
 
