@@ -193,21 +193,9 @@ def from_tfds(
     >>> ds = mmzoo.data.from_tfds("mnist", "test[:8]", data_dir="../shared/data",
     ...                           batch_size=4)  # doctest: +SKIP
     """
-    import tensorflow_datasets as tfds
+    from mmzoo.datasets.tfds import prepared_builder
 
-    from mmzoo.datasets import DataNotFoundError, find_data_dir
-
-    path = find_data_dir(data_dir)
-    try:
-        builder = tfds.builder(name, data_dir=str(path))
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(f"Unknown TFDS dataset. Received: name={name!r} ({error})") from None
-    if not builder.is_prepared():
-        raise DataNotFoundError(
-            f"TFDS dataset {name!r} is not prepared in {path}; mmzoo never downloads. "
-            f"Prepare it with tfds.load({name!r}, data_dir=...) where there is internet, "
-            f"or pass the folder that holds it. Received: data_dir={data_dir!r}"
-        )
+    builder = prepared_builder(name, data_dir)
     available = sorted(builder.info.features.keys())
     if label_key not in available:
         raise ValueError(

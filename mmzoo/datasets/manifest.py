@@ -209,18 +209,26 @@ def _decoded(values, decoders):
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _plan(seed=0, **options):
-    key = tuple(sorted((k, repr(v)) for k, v in options.items()))
-    files = [options.get(s) for s in ("train", "validation", "test")]
-    stamps = tuple(os.stat(f).st_mtime_ns if f and os.path.isfile(f) else None for f in files)
-    return _cached_plan(seed, key, stamps)
+def planned(make_plan):
+    """`make_plan(seed, **options)`, cached until an option or a named file changes.
 
+    A dataset's plan (its splits, inputs, sizes and label encoder) is read from its
+    files once for `info` and the three `load` calls of a run.
+    """
+    @functools.lru_cache(maxsize=8)
+    def cached(seed, key, stamps):
+        import ast
 
-@functools.lru_cache(maxsize=8)
-def _cached_plan(seed, key, stamps):
-    import ast
+        return make_plan(seed, **{k: ast.literal_eval(v) for k, v in key})
 
-    return _make_plan(seed, **{k: ast.literal_eval(v) for k, v in key})
+    def plan(seed=0, **options):
+        key = tuple(sorted((k, repr(v)) for k, v in options.items()))
+        files = [options.get(s) for s in ("train", "validation", "test")]
+        stamps = tuple(os.stat(f).st_mtime_ns if f and os.path.isfile(f) else None
+                       for f in files)
+        return cached(seed, key, stamps)
+
+    return plan
 
 
 def _make_plan(seed, train=None, validation=None, test=None, split=None, group_by=None,
@@ -284,6 +292,9 @@ def _make_plan(seed, train=None, validation=None, test=None, split=None, group_b
                          f"Received: columns {columns}")
     return {"splits": splits, "columns": names, "modalities": modalities, "encoder": encoder,
             "label": label}
+
+
+_plan = planned(_make_plan)
 
 
 def _existing(path, what):

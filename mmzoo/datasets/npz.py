@@ -35,6 +35,8 @@ import os
 
 import numpy as np
 
+from mmzoo.datasets.manifest import DEFAULT_SPLIT, planned
+
 OPTIONS = ("train", "validation", "test", "split", "label", "task", "inputs", "sample_rate",
            "text_length")
 DESCRIPTION = "Arrays saved with numpy.savez (options train, validation, test, label ...)"
@@ -82,20 +84,6 @@ def load(split="train", data_dir=None, seed=0, **options):
     return tf.data.Dataset.from_tensor_slices({**columns, "label": targets})
 
 
-def _plan(seed=0, **options):
-    key = tuple(sorted((k, repr(v)) for k, v in options.items()))
-    files = [options.get(s) for s in ("train", "validation", "test")]
-    stamps = tuple(os.stat(f).st_mtime_ns if f and os.path.isfile(f) else None for f in files)
-    return _cached_plan(seed, key, stamps)
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_plan(seed, key, stamps):
-    import ast
-
-    return _make_plan(seed, **{k: ast.literal_eval(v) for k, v in key})
-
-
 @functools.lru_cache(maxsize=4)
 def _read(file):
     with np.load(file, allow_pickle=False) as data:
@@ -107,7 +95,6 @@ def _make_plan(seed, train=None, validation=None, test=None, split=None, label="
     from mmzoo.data import profile
     from mmzoo.data.splits import split_rows
     from mmzoo.data.tasks import LabelEncoder
-    from mmzoo.datasets.manifest import DEFAULT_SPLIT
 
     if not train:
         raise ValueError("The npz dataset needs a train file: dataset.options.train. "
@@ -166,6 +153,9 @@ def _make_plan(seed, train=None, validation=None, test=None, split=None, label="
         splits[name] = (files[name], None) if name in files else (files["train"], cut[name])
     return {"splits": splits, "modalities": modalities, "encoder": encoder, "label": label,
             "index_names": names}
+
+
+_plan = planned(_make_plan)
 
 
 def _kind(array):

@@ -113,22 +113,12 @@ def _make_plan(data_dir, name=None, features=None, label="label", splits=None,
 
     from mmzoo.data import profile
     from mmzoo.data.tasks import LabelEncoder
-    from mmzoo.datasets import DataNotFoundError, find_data_dir
     from mmzoo.datasets.manifest import input_name
 
     if not name:
         raise ValueError("The tfds dataset needs the TFDS name: dataset.options.name, e.g. "
                          "mnist. Received: name=None")
-    path = find_data_dir(data_dir)
-    try:
-        builder = tfds.builder(name, data_dir=str(path))
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(f"Unknown TFDS dataset. Received: name={name!r} ({error})") from None
-    if not builder.is_prepared():
-        raise DataNotFoundError(
-            f"TFDS dataset {name!r} is not prepared in {path}; mmzoo never downloads. "
-            f"Prepare it with tfds.load({name!r}, data_dir=...) where there is internet, "
-            f"or pass the folder that holds it. Received: data_dir={data_dir!r}")
+    builder = prepared_builder(name, data_dir)
     available = builder.info.features
     if label not in available:
         raise ValueError(f"TFDS dataset {name!r} has no feature {label!r}; its features are "
@@ -178,6 +168,34 @@ def _make_plan(data_dir, name=None, features=None, label="label", splits=None,
                          f"a float (regression). Received: {label_feature!r}")
     return {"builder": builder, "features": dict(features), "label": label,
             "modalities": modalities, "encoder": encoder, "splits": split_map}
+
+
+def prepared_builder(name, data_dir=None):
+    """The `tfds` builder of `name`, prepared in the data folder (nothing is downloaded).
+
+    Args:
+        name: the TFDS name, e.g. `"mnist"` or `"mnist:3.0.1"`.
+        data_dir: the data folder (see `mmzoo.datasets.find_data_dir`).
+
+    Raises:
+        ValueError: no TFDS dataset has that name.
+        DataNotFoundError: it is not prepared in the data folder.
+    """
+    import tensorflow_datasets as tfds
+
+    from mmzoo.datasets import DataNotFoundError, find_data_dir
+
+    path = find_data_dir(data_dir)
+    try:
+        builder = tfds.builder(name, data_dir=str(path))
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(f"Unknown TFDS dataset. Received: name={name!r} ({error})") from None
+    if not builder.is_prepared():
+        raise DataNotFoundError(
+            f"TFDS dataset {name!r} is not prepared in {path}; mmzoo never downloads. "
+            f"Prepare it with tfds.load({name!r}, data_dir=...) where there is internet, "
+            f"or pass the folder that holds it. Received: data_dir={data_dir!r}")
+    return builder
 
 
 def _kind(feature):
