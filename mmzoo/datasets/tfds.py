@@ -161,7 +161,8 @@ def _make_plan(data_dir, name=None, features=None, label="label", splits=None,
     if names:
         encoder = LabelEncoder.fit(names, "binary" if len(names) == 2 else "multiclass",
                                    class_names=names)
-    elif label_feature.dtype.is_floating:
+    elif np.issubdtype(np.dtype(getattr(label_feature, "np_dtype", label_feature.dtype)),
+                       np.floating):
         encoder = LabelEncoder.fit([], "regression")
     else:
         raise ValueError(f"The label {label!r} of {name!r} must be a ClassLabel (classes) or "
