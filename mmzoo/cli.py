@@ -128,6 +128,8 @@ def build_parser():
     own.add_argument("--column", action="append", default=[], metavar="COLUMN=KIND",
                      help="a column's kind: image, audio, text, or null to leave it out")
     own.add_argument("--encoding", help="the manifest's text encoding (default: UTF-8)")
+    own.add_argument("--skip-bad-rows", action="store_true", default=None,
+                     help="train without the rows the check finds broken (listed in a warning)")
     train.add_argument("--deterministic", action="store_true", default=None,
                        help="bit-identical runs for a seed (slower) [training.deterministic]")
     train.add_argument("--fresh", action="store_true",
@@ -223,7 +225,9 @@ def main(argv=None):
     try:
         return handler(args) or 0
     except (ValueError, FileNotFoundError) as error:
-        message = " ".join(str(error).split())  # one line
+        # One line: the message's own lines (e.g. one per bad row) joined by "; ".
+        message = "; ".join(" ".join(line.split()) for line in str(error).splitlines()
+                            if line.strip()).replace(":;", ":")
         if len(message) > 1000:
             message = message[:1000] + " ..."
         if os.environ.get("MMZOO_DEBUG"):
@@ -329,7 +333,7 @@ def _data_overrides(args):
     """The config of `mmzoo train --data FILE ...`: a manifest (or npz) dataset and, without
     --preset, default towers sized from the data; the run is named after the file."""
     given = {flag: getattr(args, flag) for flag in ("validation", "test", "label", "task",
-                                                    "group_by", "encoding")}
+                                                    "group_by", "encoding", "skip_bad_rows")}
     if args.data is None:
         used = [f"--{k.replace('_', '-')}" for k, v in given.items() if v] + (
             ["--column"] if args.column else [])
@@ -342,7 +346,7 @@ def _data_overrides(args):
     for split in ("validation", "test"):
         if given[split]:
             options[split] = os.path.abspath(given[split])
-    for key in ("label", "task", "group_by", "encoding"):
+    for key in ("label", "task", "group_by", "encoding", "skip_bad_rows"):
         if given[key]:
             options[key] = given[key]
     if args.column:

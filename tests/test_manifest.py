@@ -111,7 +111,7 @@ def test_from_manifest_fails_before_training_and_skip_trains_on_the_good_rows(fo
     }
     with pytest.raises(ManifestError, match=r"row 7, column 'image'.*missing\.png"):
         mmzoo.data.from_manifest(folder / "manifest.csv", inputs, class_names=["even", "odd"])
-    with pytest.warns(UserWarning, match=r"skipped 6 bad row\(s\) of 12.*\[7, 8, 9, 10, 11, 12\]"):
+    with pytest.warns(UserWarning, match=r"skipped 6 bad row\(s\) of the 12 read.*\[7, 8, 9, 10, 11, 12\]"):
         dataset, manifest = mmzoo.data.from_manifest(
             folder / "manifest.csv", inputs, class_names=["even", "odd"], skip_bad_rows=True,
             batch_size=4, training=True,

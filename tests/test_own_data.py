@@ -267,7 +267,8 @@ def test_each_task_trains_exports_and_predicts_a_file(tmp_path, task, labels, he
     assert predict_file(result["export_dir"], path, out)["rows"] == 48
     with out.open(newline="") as f:
         predictions = list(csv.DictReader(f))
-    assert list(predictions[0]) == ["row", "prediction", *header]
+    assert list(predictions[0]) == ["row", "text", "prediction", *header]
+    assert predictions[5]["text"] == "word5 other2"
     if task == "binary":
         assert {p["prediction"] for p in predictions} <= {"no", "yes"}
     if task == "regression":
@@ -373,8 +374,9 @@ def test_train_evaluate_predict_export_from_the_command_line(tmp_path):
     with open(tmp_path / "predictions.csv", newline="") as f:
         predictions = list(csv.DictReader(f))
     assert len(predictions) == 240
-    assert set(predictions[0]) == {"row", "prediction", "probability", "probability_one",
-                                   "probability_two", "probability_zero"}
+    assert list(predictions[0]) == ["row", "image", "audio", "caption", "prediction",
+                                    "probability", "probability_one", "probability_two",
+                                    "probability_zero"]
     # `mmzoo export` of the run: its SavedModel, fed the raw files, predicts the same classes.
     status, _, err = _mmzoo("export", "runs/digits", "--out", "exported", cwd=tmp_path)
     assert status == 0, err

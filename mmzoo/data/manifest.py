@@ -58,7 +58,8 @@ class ManifestError(ValueError):
         more = f"\n  ... and {len(bad_rows) - 50} more" if len(bad_rows) > 50 else ""
         super().__init__(
             f"Manifest {path} has {len(bad_rows)} bad row(s) (rows count from 1 after the "
-            f"header; pass skip_bad_rows=True to train without them):\n" + "\n".join(lines) + more
+            f"header; to train without them pass skip_bad_rows=True, or mmzoo train "
+            f"--skip-bad-rows):\n" + "\n".join(lines) + more
         )
 
 
@@ -215,7 +216,7 @@ def read_manifest(path, inputs, label_column="label", class_names=None, skip_bad
     if bad:
         rows_left_out = sorted({b.row for b in bad})
         warnings.warn(
-            f"Manifest {path}: skipped {len(rows_left_out)} bad row(s) of {len(rows)} "
+            f"Manifest {path}: skipped {len(rows_left_out)} bad row(s) of the {len(rows)} read "
             f"(skip_bad_rows=True): rows {rows_left_out[:50]}"
             f"{' ...' if len(rows_left_out) > 50 else ''}; `Manifest.skipped` says why.",
             stacklevel=2,

@@ -167,8 +167,9 @@ def predict_file(path, data, out, batch_size=64, encoding=None, verbose=0):
     Args:
         path: saved model folder, run folder or `.keras` file.
         data: a CSV/JSONL manifest with a column per model input (labels not needed).
-        out: the CSV file to write: `row` (the manifest's row number),
-            `prediction` (class name(s) or value) and, for classes, `probability`
+        out: the CSV file to write: `row` (the manifest's row number), the
+            row's inputs (file paths resolved, texts), `prediction` (class name(s) or
+            value) and, for classes, `probability`
             (of the prediction; binary: of the second class) and one
             `probability_<class>` column per class.
         batch_size: examples per batch.
@@ -196,11 +197,14 @@ def predict_file(path, data, out, batch_size=64, encoding=None, verbose=0):
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     probabilities = [f"probability_{n}" for n in names] if head.kind != "binary" else []
-    writer.writerow(["row", "prediction"] + (["probability"] if names else []) + probabilities)
+    columns = list(manifest.columns)  # the inputs, so each prediction shows what it is of
+    writer.writerow(["row", *columns, "prediction"] + (["probability"] if names else [])
+                    + probabilities)
     rows = [r for r in range(1, len(manifest) + len(manifest.skipped) + 1)
             if r not in {b.row for b in manifest.skipped}]
-    for row, output in zip(rows, outputs):
-        writer.writerow([row, *_prediction(head.kind, names, output)])
+    for index, (row, output) in enumerate(zip(rows, outputs)):
+        writer.writerow([row, *[manifest.columns[c][index] for c in columns],
+                         *_prediction(head.kind, names, output)])
     atomic_write_text(out, table.getvalue())
     return {"model": str(path), "data": str(data), "out": str(out), "rows": len(outputs)}
 

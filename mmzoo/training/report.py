@@ -52,7 +52,7 @@ def settings_lines(run):
     )
     lines.extend(input_lines(run.model_kwargs, run.info))
     lines.append(
-        f"  training: {training['epochs']} epochs, {training['optimizer']['name']} "
+        f"  training: {training['epochs']} epoch(s), {training['optimizer']['name']} "
         f"lr {training['optimizer']['learning_rate']:g} ({training['schedule']['name']}), "
         f"seed {training['seed']}, deterministic {training['deterministic']}"
     )
@@ -183,9 +183,11 @@ def summary_lines(result, dataset, test_examples, metric, run_dir):
                 f"({best_name} {baselines[best_name]:.3f}) by {margin:+.3f}."
             )
     seconds = result["seconds"]
-    lines.append(f"Time: {seconds.get('total', 0):.0f} s (data {seconds.get('data', 0):.0f} s, "
-                 f"training {seconds.get('train', 0):.0f} s, test {seconds.get('evaluate', 0):.0f} s)"
-                 f"; run files in {run_dir}/")
+    steps = [("data", "data"), ("build", "model"), ("train", "training"), ("evaluate", "test"),
+             ("export", "export")]
+    parts = ", ".join(f"{name} {seconds[key]:.0f} s" for key, name in steps
+                      if seconds.get(key, 0) >= 0.5)
+    lines.append(f"Time: {seconds.get('total', 0):.0f} s ({parts}); run files in {run_dir}/")
     return lines
 
 
