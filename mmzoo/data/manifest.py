@@ -47,8 +47,8 @@ class ManifestError(ValueError):
 
     >>> error = ManifestError("m.csv", [BadRow(2, "image", "file not found: a.png")])
     >>> print(error)  # doctest: +NORMALIZE_WHITESPACE
-    Manifest m.csv has 1 bad row(s) (rows count from 1 after the header; pass
-    skip_bad_rows=True to train without them):
+    Manifest m.csv has 1 bad row(s) (rows count from 1 after the header; to train
+    without them pass skip_bad_rows=True, or mmzoo train --skip-bad-rows):
       row 2, column 'image': file not found: a.png
     """
 
