@@ -1,6 +1,8 @@
 """Audio preprocessing on real FSDD recordings (8 kHz, mono, 16-bit PCM)."""
 
 import io
+import re
+import struct
 
 import keras
 import librosa
@@ -11,8 +13,10 @@ import tensorflow as tf
 
 from mmzoo.preprocessing.audio import (
     AudioPreprocessing,
+    check_finite_waveform,
     decode_wav,
     fix_length,
+    nonfinite_samples,
     preprocess_audio,
     resample,
 )
@@ -123,10 +127,107 @@ def test_decode_invalid_raises(data):
         decode_wav(data)
 
 
-def test_decode_unsupported_encoding_raises(recordings):
-    alaw = to_wav(recordings[0][1], 8000, "ALAW")
-    with pytest.raises(tf.errors.InvalidArgumentError, match="unsupported WAV encoding"):
-        decode_wav(alaw)
+SUPPORTED = r"; mmzoo reads PCM 8/16/24/32-bit and IEEE float 32/64-bit"
+
+
+@pytest.mark.parametrize(
+    "subtype, named",
+    [
+        ("ALAW", "6 (A-law) with 8 bits"),
+        ("ULAW", "7 (mu-law) with 8 bits"),
+        ("MS_ADPCM", "2 (Microsoft ADPCM) with 4 bits"),
+        ("IMA_ADPCM", "17 (IMA ADPCM) with 4 bits"),
+        ("GSM610", "49 (GSM 6.10) with 0 bits"),
+    ],
+)
+def test_unsupported_encodings_written_by_libsndfile_are_named(recordings, subtype, named):
+    data = to_wav(recordings[0][1], 8000, subtype)
+    message = rf"unsupported WAV format code {re.escape(named)} per sample{SUPPORTED}"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        decode_wav(data)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):  # in a graph too
+        list(tf.data.Dataset.from_tensors(data).map(lambda d: decode_wav(d)[0]))
+
+
+def _wav_header(code, bits, channels=1, sub_format=None, payload=bytes(64)):
+    """A WAV of `payload` whose 'fmt ' chunk says format `code` and `bits` per sample
+    (WAVE_FORMAT_EXTENSIBLE with `sub_format` when given)."""
+    block = max(channels * bits // 8, 1)
+    fmt = struct.pack("<HHIIHH", 0xFFFE if sub_format else code, channels, 8000, 8000 * block,
+                      block, bits)
+    if sub_format:
+        guid_tail = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+        fmt += struct.pack("<HHIH", 22, bits, 0, sub_format) + guid_tail
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    "header, named",
+    [
+        (_wav_header(1, 12), "1 (PCM) with 12 bits"),
+        (_wav_header(3, 16), "3 (IEEE float) with 16 bits"),
+        (_wav_header(6, 8), "6 (A-law) with 8 bits"),
+        (_wav_header(0x55, 0), "85 (MP3) with 0 bits"),
+        (_wav_header(0x1234, 16, channels=2), "4660 (unknown) with 16 bits"),
+        (_wav_header(0, 8, sub_format=7), "65534 (extensible, sub-format 7: mu-law) with 8 bits"),
+        (_wav_header(0, 20, sub_format=1), "65534 (extensible, sub-format 1: PCM) with 20 bits"),
+    ],
+    ids=["pcm-12", "float-16", "alaw", "mp3", "unknown", "extensible-mulaw", "extensible-pcm-20"],
+)
+def test_unsupported_headers_are_named(header, named):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"format code {re.escape(named)} per sample{SUPPORTED}"):
+        decode_wav(header)
+    supported = _wav_header(1, 16, payload=struct.pack("<4h", 0, 16384, -16384, 0))
+    np.testing.assert_array_equal(decode_wav(supported)[0], [0, 0.5, -0.5, 0])
+
+
+def _float_wav_with(bad_values, at, channels=1, subtype="FLOAT"):
+    """A real float WAV (libsndfile) of a tone with `bad_values` put at sample `at`."""
+    tone = (0.5 * np.sin(np.arange(800) * 0.05)).astype(np.float32)
+    samples = np.stack([tone] * channels, axis=1) if channels > 1 else tone.copy()
+    for i, value in enumerate(bad_values):
+        if channels > 1:
+            samples[at + 3 * i, 1] = value  # in one channel only
+        else:
+            samples[at + 3 * i] = value
+    return to_wav(samples, 8000, subtype)
+
+
+def test_nan_and_infinite_samples_are_found_and_refused():
+    nan_file = _float_wav_with([np.nan], at=17)
+    waveform, _ = decode_wav(nan_file)  # decoding keeps them: checkers can count them
+    assert nonfinite_samples(waveform) == (1, 17)
+    assert nonfinite_samples(waveform.numpy()) == (1, 17)
+    message = r"the WAV holds 1 NaN or infinite samples \(first at sample 17\)"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        preprocess_audio(nan_file, sample_rate=8000, num_samples=800)
+    mixed = _float_wav_with([np.inf, np.nan, -np.inf], at=40, channels=2, subtype="DOUBLE")
+    assert nonfinite_samples(decode_wav(mixed)[0]) == (3, 40)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"the WAV holds 3 NaN or infinite samples \(first at sample 40\)"):
+        preprocess_audio(mixed, sample_rate=16000, num_samples=1600)
+    clean = _float_wav_with([], at=0)
+    assert nonfinite_samples(decode_wav(clean)[0]) == (0, None)
+    assert tuple(preprocess_audio(clean, 8000, 800).shape) == (800,)
+    # The graph code: in a tf.data map and a tf.function (prediction, serving).
+    files = tf.data.Dataset.from_tensor_slices([clean, nan_file])
+    ds = files.map(lambda data: preprocess_audio(data, 8000, 800))
+    iterator = iter(ds)
+    np.testing.assert_allclose(next(iterator), decode_wav(clean)[0], atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        next(iterator)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def checked(waveform):
+        return check_finite_waveform(waveform, "clip.wav")
+
+    np.testing.assert_array_equal(checked(np.ones(5, np.float32)), np.ones(5))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"clip.wav holds 2 NaN or infinite samples \(first at sample 0\)"):
+        checked(np.array([np.nan, 0, np.inf], np.float32))
 
 
 def test_resample_matches_librosa_fft_on_real_audio(recordings):

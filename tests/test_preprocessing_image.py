@@ -116,13 +116,20 @@ def test_decode_odd_sized_rgb_both_ways(color_image, fmt):
     assert tuple(gray.shape) == (17, 43, 1)
 
 
-def test_decode_drops_alpha(color_image):
-    alpha = np.full((17, 43, 1), 9, np.uint8)
+def test_decode_composites_alpha_over_white(color_image):
+    """Alpha is composited over white: `(colour * a + 255 * (255 - a)) / 255`, rounded."""
+    alpha = np.tile(np.array([0, 9, 128, 254, 255], np.uint8), 9)[:43]
+    alpha = np.broadcast_to(alpha[None, :, None], (17, 43, 1))
+    over_white = (color_image.astype(int) * alpha + 255 * (255 - alpha.astype(int)) + 127) // 255
     rgba = tf.io.encode_png(np.concatenate([color_image, alpha], -1))
-    np.testing.assert_array_equal(decode_image(rgba, 3), color_image)
+    np.testing.assert_array_equal(decode_image(rgba, 3), over_white)
+    np.testing.assert_array_equal(decode_image(rgba, 1), tf.image.rgb_to_grayscale(
+        over_white.astype(np.uint8)))
+    opaque = tf.io.encode_png(np.concatenate([color_image, alpha * 0 + 255], -1))
+    np.testing.assert_array_equal(decode_image(opaque, 3), color_image)
     gray_alpha = tf.io.encode_png(np.concatenate([color_image[..., :1], alpha], -1))
-    np.testing.assert_array_equal(decode_image(gray_alpha, 1), color_image[..., :1])
-    np.testing.assert_array_equal(decode_image(gray_alpha, 3)[..., 2], color_image[..., 0])
+    np.testing.assert_array_equal(decode_image(gray_alpha, 1), over_white[..., :1])
+    np.testing.assert_array_equal(decode_image(gray_alpha, 3)[..., 2], over_white[..., 0])
 
 
 def test_decode_gif_first_frame(digits):

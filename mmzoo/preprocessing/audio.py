@@ -14,7 +14,7 @@ of waveforms in an exported serving function.
 
 
 import keras
-import numpy as np  # noqa: F401  (the examples below use it)
+import numpy as np
 import tensorflow as tf
 
 from mmzoo.checks import check_positive_int, is_int, is_number
@@ -146,6 +146,77 @@ def fix_length(waveform, num_samples, mode="center", seed=None):
 
 
 @_graph_code
+def check_finite_waveform(waveform, what="the WAV"):
+    """Returns `waveform`, or raises if any sample is NaN or infinite.
+
+    Graph code for `tf.data` maps and serving functions: a float WAV can hold NaN or
+    infinite samples, which pass decoding and turn a model's weights (one `fit` step)
+    or predictions into NaN. The error names how many samples are bad and the first.
+
+    Args:
+        waveform: float tensor, `(samples,)` (or any shape: then the position is
+            counted in the flattened samples).
+        what: what the waveform is, to start the message (e.g. a file name).
+
+    Returns:
+        `waveform`, unchanged, once the check has run.
+
+    Raises:
+        tf.errors.InvalidArgumentError: "<what> holds N NaN or infinite samples
+            (first at sample K)", K counted from 0.
+
+    >>> check_finite_waveform(tf.constant([0.5, -0.25])).numpy().tolist()
+    [0.5, -0.25]
+    >>> try:
+    ...     check_finite_waveform(tf.constant([0.0, np.nan, np.inf]), "a.wav")
+    ... except tf.errors.InvalidArgumentError as error:
+    ...     print(error.message)
+    a.wav holds 2 NaN or infinite samples (first at sample 1)
+    """
+    waveform = tf.convert_to_tensor(waveform)
+    if tf.executing_eagerly():  # a plain message rather than the Assert op's
+        count, first = nonfinite_samples(waveform)
+        if count:
+            raise tf.errors.InvalidArgumentError(
+                None, None,
+                f"{what} holds {count} NaN or infinite samples (first at sample {first})")
+        return waveform
+    bad = tf.logical_not(tf.math.is_finite(tf.reshape(waveform, [-1])))
+    count = tf.reduce_sum(tf.cast(bad, tf.int64))
+    first = tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int64)
+    message = tf.strings.join([
+        f"{what} holds ", tf.strings.as_string(count),
+        " NaN or infinite samples (first at sample ", tf.strings.as_string(first), ")",
+    ])
+    with tf.control_dependencies([tf.debugging.Assert(tf.equal(count, 0), [message])]):
+        return tf.identity(waveform)
+
+
+def nonfinite_samples(waveform):
+    """How many samples of an (eager) waveform are NaN or infinite, and the first.
+
+    For checks outside a graph, such as a manifest checker's report; the graph-code
+    check is `check_finite_waveform`.
+
+    Args:
+        waveform: eager tensor or array-like of floats, `(samples,)` (or any shape:
+            positions are counted in the flattened samples).
+
+    Returns:
+        `(count, first)`: Python ints, the number of NaN or infinite samples and the
+        position of the first, counted from 0; `(0, None)` when all are finite.
+
+    >>> nonfinite_samples(tf.constant([0.0, np.nan, 1.0, -np.inf]))
+    (2, 1)
+    >>> nonfinite_samples([0.0, 1.0])
+    (0, None)
+    """
+    bad = ~np.isfinite(np.asarray(waveform, dtype=np.float64).reshape(-1))
+    count = int(bad.sum())
+    return count, (int(np.argmax(bad)) if count else None)
+
+
+@_graph_code
 def preprocess_audio(data, sample_rate, num_samples, training=False, seed=None):
     """Decodes, resamples and fixes the length of one WAV file: all audio preprocessing.
 
@@ -163,7 +234,9 @@ def preprocess_audio(data, sample_rate, num_samples, training=False, seed=None):
     Raises:
         ValueError: `sample_rate` or `num_samples` is not a positive int, or
             `training` is not a bool.
-        tf.errors.InvalidArgumentError: `data` is not a readable WAV file.
+        tf.errors.InvalidArgumentError: `data` is not a readable WAV file, or holds
+            NaN or infinite samples (`check_finite_waveform`: "the WAV holds N NaN or
+            infinite samples (first at sample K)").
 
     >>> wav = tf.audio.encode_wav(np.ones((100, 1), np.float32) * 0.5, 8000)
     >>> out = preprocess_audio(wav, sample_rate=8000, num_samples=4)
@@ -175,6 +248,7 @@ def preprocess_audio(data, sample_rate, num_samples, training=False, seed=None):
     if not isinstance(training, bool):
         raise ValueError(f"`training` must be a bool. Received: training={training!r}")
     waveform, rate = decode_wav(data)
+    waveform = check_finite_waveform(waveform, "the WAV")
     waveform = resample(waveform, rate, sample_rate)
     return fix_length(waveform, num_samples, "random" if training else "center", seed)
 

@@ -4,6 +4,17 @@ The functions are TensorFlow graph code, so the same computation runs per exampl
 `tf.data` pipeline (`Dataset.map`) and, through `ImagePreprocessing`, on a batch of
 encoded images inside an exported serving function.
 
+An image decodes the way a viewer shows it on a white page:
+
+- JPEG photos are turned upright by their EXIF orientation (`mmzoo.preprocessing.exif`).
+- Transparency is composited over white, `alpha * colour + (1 - alpha) * 255`, for
+  every format that has it: RGBA and gray + alpha PNGs, palette PNGs with transparent
+  entries, gray and RGB PNGs with a transparent colour (a `tRNS` key), GIFs with a
+  transparent colour (the first frame), and 32-bit BMPs with an alpha mask. The
+  fourth byte of a plain 32-bit BMP (`BI_RGB`) is padding and ignored.
+- 16-bit PNGs keep the high byte of each sample (`value >> 8`, as libpng and PIL
+  reduce them); CMYK JPEGs (Adobe's inverted ones too) are converted to RGB.
+
 >>> import numpy as np, tensorflow as tf
 >>> from mmzoo.preprocessing.image import preprocess_image
 >>> png = tf.io.encode_png(np.full((17, 43, 1), 255, np.uint8))
@@ -13,7 +24,10 @@ encoded images inside an exported serving function.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from mmzoo.preprocessing.exif import apply_orientation, jpeg_orientation
 
 # Plain graph code (tf.cond / tf.while_loop, no Python control flow on tensors): keeps
 # AutoGraph from rewriting it, which is slow and changes nothing, inside Dataset.map.
@@ -22,13 +36,34 @@ _graph_code = tf.autograph.experimental.do_not_convert
 RESIZE_MODES = ("pad", "crop", "stretch")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
+# What the first bytes say: the format, and the PNG colour type (byte 25) or BMP bits
+# per pixel (byte 28); -1 matches any value.
+_OTHER, _JPEG, _GIF, _PNG_KEY, _BMP = range(5)  # the branches of decode_image
+_SIGNATURE_AT = [0, 1, 2, 3, 4, 5, 6, 7, 25, 28]
+_SIGNATURES = [
+    (_JPEG, [0xFF, 0xD8, 0xFF] + [-1] * 7),
+    (_GIF, [*b"GIF8"] + [-1] * 6),
+    (_PNG_KEY, [*b"\x89PNG\r\n\x1a\n", 0, -1]),  # gray: may name a transparent gray
+    (_PNG_KEY, [*b"\x89PNG\r\n\x1a\n", 2, -1]),  # RGB: may name a transparent colour
+    (_BMP, [*b"BM"] + [-1] * 7 + [32]),  # 32 bits: a fourth byte, alpha or not
+]
+_BRANCHES = np.array([branch for branch, _ in _SIGNATURES], np.int32)
+_PATTERNS = np.array([pattern for _, pattern in _SIGNATURES], np.int32)
+# Where a JPEG's EXIF block or a PNG's transparent colour is looked for.
+_SEARCHED_BYTES = 1 << 18
+
 
 @_graph_code
 def decode_image(data, channels=3):
     """Decodes PNG, JPEG, BMP or GIF bytes (the first frame of a GIF) to uint8.
 
-    Grayscale images are converted to RGB when `channels=3` and colour images to
-    grayscale when `channels=1`.
+    The image comes out as a viewer shows it on a white page: a JPEG's EXIF
+    orientation is applied (so height and width are the upright ones), transparent
+    and translucent pixels of any format are composited over white
+    (`(colour * alpha + 255 * (255 - alpha)) / 255`, rounded), 16-bit PNG samples
+    keep their high byte and CMYK JPEGs become RGB. Grayscale images are then
+    converted to RGB when `channels=3` and colour images to grayscale (ITU-R BT.601
+    weights, `tf.image.rgb_to_grayscale`) when `channels=1`.
 
     Args:
         data: scalar `tf.string` tensor (or Python bytes) of one encoded image.
@@ -38,7 +73,8 @@ def decode_image(data, channels=3):
         uint8 tensor of shape `(height, width, channels)`.
 
     Raises:
-        tf.errors.InvalidArgumentError: when the bytes are not a decodable image.
+        tf.errors.InvalidArgumentError: when the bytes are not a decodable image
+            (metadata that cannot be read, such as a damaged EXIF block, is ignored).
         ValueError: `channels` is not 1 or 3.
 
     >>> import numpy as np
@@ -46,26 +82,21 @@ def decode_image(data, channels=3):
     >>> image = decode_image(png, channels=3)
     >>> image.shape, image.dtype.name, int(image[0, 0, 2])
     (TensorShape([2, 3, 3]), 'uint8', 7)
+    >>> rgba = tf.io.encode_png(np.array([[[255, 0, 0, 0], [255, 0, 0, 255]]], np.uint8))
+    >>> decode_image(rgba).numpy().tolist()  # transparent red is white
+    [[[255, 255, 255], [255, 0, 0]]]
     """
     _check_channels(channels)
-    # Decoded with its own channels (1-4), then converted here, the same way for
-    # every format (BMP and GIF decoders cannot produce grayscale themselves).
-    image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
-    is_color = tf.shape(image)[-1] >= 3
-    if channels == 3:
-        image = tf.cond(
-            is_color,
-            lambda: image[..., :3],  # RGB, or RGBA without its alpha
-            lambda: tf.tile(image[..., :1], [1, 1, 3]),  # gray, or gray + alpha
-        )
-    else:
-        image = tf.cond(
-            is_color,
-            lambda: tf.image.rgb_to_grayscale(image[..., :3]),
-            lambda: image[..., :1],
-        )
-    image.set_shape([None, None, channels])
-    return image
+    data = tf.convert_to_tensor(data, dtype=tf.string)
+    # TensorFlow's decoder alone, or the formats and metadata it does not handle.
+    image = tf.switch_case(_branch(data), [
+        lambda: _decode(data),
+        lambda: _decode_jpeg_upright(data),
+        lambda: _decode_gif(data),
+        lambda: _decode_keyed_png(data),
+        lambda: _decode_bmp(data),
+    ])
+    return _to_channels(image, channels)
 
 
 @_graph_code
@@ -332,6 +363,173 @@ class ImageAugmentation(keras.Sequential):
     def call(self, inputs, training=False, mask=None):
         """Applies the layers when `training` is True; else returns `inputs` as is."""
         return super().call(inputs, training=False if training is None else training, mask=mask)
+
+
+def _decode(data, dtype=tf.uint8):
+    """Bytes -> `(height, width, 1..4)` as stored (TensorFlow's own decoders)."""
+    return tf.io.decode_image(data, channels=0, dtype=dtype, expand_animations=False)
+
+
+def _branch(data):
+    """The branch of `decode_image` for `data`: 0 (TensorFlow's decoder does it all)
+    for most files, found with a few ops and one substring search."""
+    header = tf.gather(tf.io.decode_raw(data, tf.uint8, fixed_length=29), _SIGNATURE_AT)
+    match = tf.logical_or(tf.equal(tf.cast(header, tf.int32), _PATTERNS), _PATTERNS < 0)
+    kind = tf.reduce_max(tf.where(tf.reduce_all(match, axis=1), _BRANCHES, _OTHER))
+    # JPEGs holding "Exif\0\0" and gray or RGB PNGs holding "tRNS" near their start.
+    found, _ = _find(data, tf.where(tf.equal(kind, _JPEG), b"Exif\0\0", b"tRNS"))
+    more = tf.gather(tf.stack([False, found, True, found, True]), kind)
+    return tf.where(more, kind, _OTHER)
+
+
+def _to_channels(image, channels):
+    """`(h, w, 1..4)` uint8 -> `(h, w, channels)`, alpha composited over white."""
+    count = tf.shape(image)[-1]
+
+    def convert():
+        # RGB, or gray repeated: broadcasting returns a 3-channel input as it is.
+        shape = tf.shape(image)
+        rgb = tf.broadcast_to(image[..., : tf.where(count >= 3, 3, 1)],
+                              tf.concat([shape[:2], [3]], 0))
+        # Alpha, the last of 2 or 4 channels, over white: integer arithmetic, rounded.
+        rgb = tf.cond(tf.equal(count % 2, 0), lambda: _over_white(rgb, image[..., -1:]),
+                      lambda: rgb)
+        # The gray of a repeated gray is that gray (checked for all 256 values).
+        return rgb if channels == 3 else tf.image.rgb_to_grayscale(rgb)
+
+    image = tf.cond(tf.equal(count, channels), lambda: image, convert)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def _over_white(colour, alpha):
+    colour, alpha = tf.cast(colour, tf.int32), tf.cast(alpha, tf.int32)
+    return tf.cast((colour * alpha + 255 * (255 - alpha) + 127) // 255, tf.uint8)
+
+
+def _bmp_alpha(data, image):
+    """`image` of a BMP with its alpha made opaque unless an alpha mask announces it.
+
+    In a plain 32-bit BMP (BI_RGB) the fourth byte is unused (often 0), and viewers
+    show the picture opaque. Alpha is given by bit fields: BI_BITFIELDS (3) with a
+    BITMAPV4/V5 header (56 bytes or more) or BI_ALPHABITFIELDS (6), with a non-zero
+    alpha mask, at byte 66 in both layouts.
+    """
+    header = tf.cast(tf.io.decode_raw(data, tf.uint8, fixed_length=70), tf.int32)
+    compression, info_size = header[30], header[14] + 256 * header[15]
+    with_alpha = tf.logical_and(
+        tf.logical_or(tf.logical_and(tf.equal(compression, 3), info_size >= 56),
+                      tf.equal(compression, 6)),
+        tf.reduce_any(tf.not_equal(header[66:70], 0)),
+    )
+    return tf.concat([image[..., :3], tf.where(with_alpha, image[..., 3:], 255)], -1)
+
+
+def _bytes(data, position, count):
+    """int64 `(count,)`: the bytes of `data` from `position` on, zeros past its end."""
+    position = tf.cast(position, tf.int64)
+    position = tf.clip_by_value(position, 0, tf.cast(tf.strings.length(data), tf.int64))
+    window = tf.strings.substr(data, position, tf.constant(count, tf.int64))
+    return tf.cast(tf.io.decode_raw(window, tf.uint8, fixed_length=count), tf.int64)
+
+
+def _find(data, text, start=0):
+    """`(found, position)` of the first `text` in `data` at or after `start`."""
+    start = tf.cast(start, tf.int64)
+    rest = tf.strings.substr(data, start, tf.constant(_SEARCHED_BYTES, tf.int64))
+    pieces = tf.raw_ops.StringSplitV2(input=tf.reshape(rest, [1]), sep=text, maxsplit=1).values
+    return (tf.equal(tf.size(pieces), 2),
+            start + tf.cast(tf.strings.length(pieces[0]), tf.int64))
+
+
+def _gif_transparent_to_white(data):
+    """The GIF with its first frame's transparent colour made an opaque white.
+
+    TensorFlow's GIF decoder leaves transparent pixels of the first frame black;
+    clearing the transparency flag of the frame's graphic control extension (21 F9 04
+    flags delay delay index 00, right before the image descriptor 2C) and making the
+    transparent palette entry white gives those pixels the white of compositing.
+    Another layout, or bytes that are not a GIF, leave `data` as it is. (GIF89a
+    sections 18, 20, 23.)
+    """
+
+    def entries(flags):  # colour table entries announced by a packed field
+        return tf.where(flags >= 128, tf.bitwise.left_shift(tf.constant(2, tf.int64), flags % 8),
+                        tf.constant(0, tf.int64))
+
+    global_entries = entries(_bytes(data, 10, 1)[0])
+    found, control = _find(data, b"\x21\xf9\x04", 13 + 3 * global_entries)
+    # Flags, index, terminator, image separator, image flags (at control + 17).
+    flags, index, end, separator, image_flags = tf.unstack(
+        tf.gather(_bytes(data, control + 3, 15), [0, 3, 4, 5, 14]))
+    local_entries = entries(image_flags)
+    table = tf.where(local_entries > 0, control + 18, 13)
+    count = tf.where(local_entries > 0, local_entries, global_entries)
+    ok = tf.reduce_all([
+        tf.equal(tf.strings.substr(data, 0, 4), "GIF8"),
+        found, tf.equal(flags % 2, 1), tf.equal(end, 0), tf.equal(separator, 0x2C),
+        index < count, table + 3 * count <= tf.cast(tf.strings.length(data), tf.int64),
+    ])
+    # Without all that, the same bytes are written back where they were.
+    length = tf.cast(tf.strings.length(data), tf.int64)
+    control, entry = tf.minimum(control + 3, length), tf.minimum(table + 3 * index, length)
+    flags = tf.strings.substr(_ALL_BYTES, tf.where(ok, flags - 1, flags), 1)
+    data = _replace(data, control, tf.where(ok, flags, tf.strings.substr(data, control, 1)))
+    return _replace(data, entry, tf.where(ok, b"\xff" * 3, tf.strings.substr(data, entry, 3)))
+
+
+_ALL_BYTES = bytes(range(256))
+
+
+def _replace(data, position, new):
+    """`data` with the bytes from `position` on replaced by the string `new`."""
+    rest = position + tf.cast(tf.strings.length(new), tf.int64)
+    return tf.strings.join([
+        tf.strings.substr(data, tf.constant(0, tf.int64), position),
+        new,
+        tf.strings.substr(data, rest, tf.constant(1 << 62, tf.int64)),
+    ])
+
+
+def _keyed_png(data):
+    """Pixels equal to the `tRNS` colour of a gray or RGB PNG become white.
+
+    (PNG 1.2, sections 4.2.1.1 and 11.3.2.1: a `tRNS` chunk of 2 bytes for gray, 6 for
+    RGB, each sample big-endian at the image's bit depth, before the image data.)
+    """
+    depth, colour_type = tf.unstack(_bytes(data, 24, 2))
+    samples = tf.where(tf.equal(colour_type, 2), 3, 1)  # RGB or gray
+    found, at = _find(data, b"tRNS")
+    chunk = _bytes(data, at - 4, 14)  # length (big-endian), "tRNS", up to 3 samples
+    length = tf.reduce_sum(chunk[:4] * [1 << 24, 1 << 16, 1 << 8, 1])
+    found = tf.logical_and(found, tf.equal(length, 2 * tf.cast(samples, tf.int64)))
+    # Samples of fewer than 16 bits come out of the uint16 decoder scaled to 0..65535.
+    top = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.minimum(depth, 16)) - 1
+    scale = tf.where(depth >= 16, tf.constant(1, tf.int64), 255 // tf.maximum(top, 1) * 257)
+    colour = (chunk[8::2] * 256 + chunk[9::2]) * scale
+    image = _decode(data, tf.uint16)
+    colour = tf.cast(colour[: tf.shape(image)[-1]], tf.int32)
+    keyed = tf.reduce_all(tf.equal(tf.cast(image, tf.int32), colour), axis=-1, keepdims=True)
+    high_byte = tf.cast(tf.bitwise.right_shift(image, 8), tf.uint8)
+    return tf.where(tf.logical_and(keyed, found), tf.constant(255, tf.uint8), high_byte)
+
+
+def _separate(function):
+    """`function(data)` as one call op in the caller's graph, not inlined into it.
+
+    Every op of a `tf.data` map function costs time per element, in untaken branches
+    too (they are lowered to dead-tensor graph code); these functions serve few
+    files, and only a taken branch runs their ops.
+    """
+    return tf.function(function, input_signature=[tf.TensorSpec([], tf.string)],
+                       autograph=False, experimental_attributes={"_noinline": True})
+
+
+_decode_jpeg_upright = _separate(
+    lambda data: apply_orientation(_decode(data), jpeg_orientation(data)))
+_decode_gif = _separate(lambda data: _decode(_gif_transparent_to_white(data)))
+_decode_keyed_png = _separate(_keyed_png)
+_decode_bmp = _separate(lambda data: _bmp_alpha(data, _decode(data)))
 
 
 def _fit(image, height, width, mode):

@@ -51,7 +51,10 @@ def decode_wav(data):
 
     Raises:
         tf.errors.InvalidArgumentError: when the bytes are not a WAV file this
-            function can read.
+            function can read. An encoding it does not read is named with its format
+            code and bits per sample, e.g. "unsupported WAV format code 6 (A-law)
+            with 8 bits per sample; mmzoo reads PCM 8/16/24/32-bit and IEEE float
+            32/64-bit" (a WAVE_FORMAT_EXTENSIBLE file is named by its sub-format).
         ValueError: `data` is not a scalar.
 
     >>> stereo = np.array([[0.5, -0.5], [0.25, 0.25]], np.float32)  # (samples, channels)
@@ -136,6 +139,7 @@ def _decode_any_wav(data):
     channels = _uint(padded, fmt_at + 2, 2)
     sample_rate = _uint(padded, fmt_at + 4, 4)
     bits = _uint(padded, fmt_at + 14, 2)
+    tag = audio_format
     is_extensible = tf.logical_and(tf.equal(audio_format, _EXTENSIBLE), fmt_size >= 26)
     audio_format = tf.where(is_extensible, _uint(padded, fmt_at + 24, 2), audio_format)
 
@@ -150,15 +154,7 @@ def _decode_any_wav(data):
         tf.debugging.Assert(is_riff, ["decode_wav: the data is not a RIFF/WAVE file."]),
         tf.debugging.Assert(has_fmt, ["decode_wav: the WAV file has no valid 'fmt ' chunk."]),
         tf.debugging.Assert(data_at >= 0, ["decode_wav: the WAV file has no 'data' chunk."]),
-        tf.debugging.Assert(
-            branch >= 0,
-            [
-                "decode_wav: unsupported WAV encoding (format code, bits per sample):",
-                audio_format,
-                bits,
-                "; supported: integer PCM of 8/16/24/32 bits, float of 32/64 bits.",
-            ],
-        ),
+        tf.debugging.Assert(branch >= 0, [_unsupported(tag, audio_format, is_extensible, bits)]),
         tf.debugging.Assert(channels > 0, ["decode_wav: the WAV file has 0 channels."]),
         tf.debugging.Assert(sample_rate > 0, ["decode_wav: the WAV file has sample rate 0."]),
     ]
@@ -186,6 +182,36 @@ def _decode_any_wav(data):
         waveform = tf.reduce_mean(tf.reshape(samples, [-1, tf.cast(channels, tf.int32)]), axis=1)
         sample_rate = tf.cast(sample_rate, tf.int32)
     return waveform, sample_rate
+
+
+def _unsupported(tag, audio_format, is_extensible, bits):
+    """The message for a format this parser cannot read, e.g. "decode_wav: unsupported
+    WAV format code 6 (A-law) with 8 bits per sample; mmzoo reads PCM ..."."""
+
+    def name(code):
+        index = tf.argmax(tf.concat([tf.equal(_FORMAT_CODES, code), [True]], 0))
+        return tf.gather(_FORMAT_NAMES, index)
+
+    code = tf.where(
+        is_extensible,
+        tf.strings.join([tf.strings.as_string(tag), " (extensible, sub-format ",
+                         tf.strings.as_string(audio_format), ": ", name(audio_format), ")"]),
+        tf.strings.join([tf.strings.as_string(tag), " (", name(tag), ")"]),
+    )
+    return tf.strings.join([
+        "decode_wav: unsupported WAV format code ", code, " with ", tf.strings.as_string(bits),
+        " bits per sample; mmzoo reads PCM 8/16/24/32-bit and IEEE float 32/64-bit.",
+    ])
+
+
+# WAVE format codes (RFC 2361, Microsoft's mmreg.h) and their names, for messages.
+_FORMATS = {
+    0x0001: "PCM", 0x0002: "Microsoft ADPCM", 0x0003: "IEEE float", 0x0006: "A-law",
+    0x0007: "mu-law", 0x0011: "IMA ADPCM", 0x0031: "GSM 6.10", 0x0050: "MPEG",
+    0x0055: "MP3", 0x0161: "WMA", 0x1610: "AAC", 0xFFFE: "extensible, without its sub-format",
+}
+_FORMAT_CODES = np.array(list(_FORMATS), np.int64)
+_FORMAT_NAMES = np.array([*_FORMATS.values(), "unknown"], object)
 
 
 def _decode_int24(payload):
