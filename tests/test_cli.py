@@ -142,6 +142,22 @@ def test_predict_and_evaluate_errors(trained, capsys, tmp_path):
     assert "no input(s) ['depth']" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "No model at" in capsys.readouterr().err
+    # Files that do not decode: one line naming the input, the file and why.
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    assert main(["predict", export, "--image", str(tmp_path / "junk.png")]) == 2
+    err = capsys.readouterr().err
+    assert "Input 'image': cannot decode image file" in err and "junk.png" in err
+    assert len(err.strip().splitlines()) == 1
+    samples = np.zeros(800, "<f4")
+    samples[7] = np.inf
+    data = samples.tobytes()
+    fmt = b"fmt " + bytes.fromhex("10000000" "0300" "0100" "401f0000" "007d0000" "0400" "2000")
+    body = b"WAVE" + fmt + b"data" + len(data).to_bytes(4, "little") + data
+    (tmp_path / "inf.wav").write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    assert main(["predict", export, "--audio", str(tmp_path / "inf.wav")]) == 2
+    assert "1 NaN or infinite sample(s), the first at sample 7" in capsys.readouterr().err
+    assert main(["predict", export, "--data", str(tmp_path / "m.csv")]) == 2
+    assert "--data FILE and --out FILE go together" in capsys.readouterr().err
 
 
 def test_module_entry_point():

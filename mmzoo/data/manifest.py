@@ -28,7 +28,7 @@ import warnings
 import keras
 import tensorflow as tf
 
-from mmzoo.preprocessing.audio import decode_wav
+from mmzoo.preprocessing.audio import decode_wav, nonfinite_samples
 from mmzoo.preprocessing.image import decode_image
 
 _graph_code = tf.autograph.experimental.do_not_convert
@@ -382,6 +382,18 @@ def _check_texts(values):
     return out
 
 
+def check_file(kind, path):
+    """Why the image or WAV file `path` cannot be used, or None when it can.
+
+    The manifest check of one file: it exists, decodes with the pipeline's own
+    decoders, and (audio) has samples, all finite.
+
+    >>> check_file("image", "no/such.png")
+    'file not found: no/such.png'
+    """
+    return _check_value(kind, str(path), pathlib.Path("."))[1]
+
+
 def _check_value(kind, value, folder):
     """Returns `(resolved value, reason it is bad or None)`."""
     if value is None or not str(value).strip():
@@ -400,19 +412,30 @@ def _check_value(kind, value, folder):
             waveform, _ = decode_wav(data)
             if waveform.shape[0] == 0:
                 return str(file), f"empty wav (no samples): {file}"
-            bad = tf.logical_not(tf.math.is_finite(waveform))
-            if bool(tf.reduce_any(bad)):
-                where = tf.where(bad)[:, 0].numpy()
-                return str(file), (f"the wav holds {len(where)} NaN or infinite sample(s), the "
-                                   f"first at sample {int(where[0])}: {file}")
+            count, first = nonfinite_samples(waveform)
+            if count:
+                return str(file), (f"the wav holds {count} NaN or infinite sample(s), the "
+                                   f"first at sample {first}: {file}")
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        return str(file), f"cannot decode {kind} file {file}: {_reason(error)}"
+        return str(file), f"cannot decode {kind} file {file}: {decode_error_reason(error)}"
     return str(file), None
 
 
-def _reason(error):
-    """TensorFlow's message without its op and function-node decorations."""
+def decode_error_reason(error):
+    """What a decoding `tf.errors.OpError` says, without TensorFlow's decorations.
+
+    Drops Keras' "Exception encountered when calling ..." wrapper, function-node
+    and op names, and keeps only a `tf.debugging` assertion's own message.
+
+    >>> import tensorflow as tf
+    >>> try:
+    ...     tf.io.decode_image(b"junk")
+    ... except tf.errors.InvalidArgumentError as error:
+    ...     print(decode_error_reason(error))
+    Unknown image file format. One of JPEG, JPEG XL, PNG, GIF, BMP, WebP required.
+    """
     message = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:[^\]]*\].*", "", error.message)
+    message = re.sub(r"Exception encountered when calling [^\n]*", "", message)
     assertion = re.search(r"Summarized data: b?([\"'])(.*?)\1", message, re.S)
     if assertion:  # a tf.debugging assert: keep only its own message
         message = assertion.group(2)

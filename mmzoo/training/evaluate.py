@@ -14,8 +14,10 @@ the `modality_mask` input): how much the fusion gains over each modality alone.
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from mmzoo import artifacts
+from mmzoo.data.manifest import check_file, decode_error_reason
 from mmzoo.preprocessing.preprocessor import read_example
 from mmzoo.training import inputs as pipeline
 
@@ -125,7 +127,15 @@ def predict(path, inputs, top=3):
     for name, file in files.items():
         if not os.path.isfile(file):
             raise FileNotFoundError(f"No such file for input {name!r}. Received: {name}={file!r}")
-    example = read_example(preprocessor, files, texts)
+    for name, file in files.items():
+        reason = check_file(preprocessor.modality(name), file)
+        if reason:
+            raise ValueError(f"Input {name!r}: {reason.rstrip('.')}. Received: {name}={file!r}")
+    try:
+        example = read_example(preprocessor, files, texts)
+    except tf.errors.InvalidArgumentError as error:  # a file that does not decode
+        raise ValueError(f"Cannot read the input file(s) {sorted(files.values())}: "
+                         f"{decode_error_reason(error)}") from None
     if "modality_mask" not in [tensor.name for tensor in model.inputs]:
         example.pop("modality_mask", None)
     outputs = np.asarray(model.predict(example, verbose=0))[0]
