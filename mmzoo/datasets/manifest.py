@@ -54,7 +54,7 @@ import re
 
 OPTIONS = ("train", "validation", "test", "split", "group_by", "label", "task",
            "label_separator", "inputs", "encoding", "skip_bad_rows", "image_size",
-           "image_channels", "resize", "sample_rate", "duration", "text_length")
+           "image_channels", "sample_rate", "duration", "text_length")
 DEFAULT_SPLIT = {"validation": 0.1, "test": 0.1}
 DESCRIPTION = ("Your own examples listed in CSV/JSONL manifests (options train, validation, "
                "test, label ...); image, audio and text columns")
@@ -102,8 +102,8 @@ def load(split="train", data_dir=None, seed=0, **options):
                              encoding=options.get("encoding"), rows=rows)
     values = {plan["columns"][column]: manifest.columns[column] for column in kinds}
     values["label"] = np.stack([np.asarray(t) for t in manifest.labels])
-    decoders = {name: decoder(spec, options.get("resize", "pad"))
-                for name, spec in plan["modalities"].items()}
+    # Images are padded to their size, as the model's Preprocessor does when serving.
+    decoders = {name: decoder(spec) for name, spec in plan["modalities"].items()}
     return _decoded(values, decoders)
 
 
@@ -233,7 +233,7 @@ def planned(make_plan):
 
 def _make_plan(seed, train=None, validation=None, test=None, split=None, group_by=None,
                label="label", task="auto", label_separator="|", inputs=None, encoding=None,
-               skip_bad_rows=False, image_size=None, image_channels=None, resize="pad",
+               skip_bad_rows=False, image_size=None, image_channels=None,
                sample_rate=None, duration=None, text_length=None):
     from mmzoo.data import profile
     from mmzoo.data.manifest import read_rows
