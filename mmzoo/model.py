@@ -15,6 +15,7 @@ clear error, fills in an all-present `modality_mask` when it is left out, and gi
 import inspect
 
 import keras
+import numpy as np
 from keras import ops
 
 MODALITY_MASK = "modality_mask"
@@ -156,6 +157,38 @@ class MultimodalModel(keras.Model):
         """
         return self.get_layer("head")
 
+    def summary(self, *args, print_fn=None, **kwargs):
+        """Keras' summary, then the trainable and frozen parameters of each part.
+
+        Takes the arguments of `keras.Model.summary`. The table after it has one row
+        per tower, the fusion and the head; "frozen" counts the non-trainable weights
+        (a frozen pretrained backbone, and BatchNorm's moving statistics).
+
+        >>> import mmzoo
+        >>> model = mmzoo.build_model(
+        ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+        ...     num_outputs=2)
+        >>> model.summary(print_fn=lambda *args, **kwargs: None)
+        >>> print(model.parameter_table())
+        part           trainable     frozen
+        image_tower          408          4
+        fusion                 0          0
+        head              16,770          0
+        total             17,178          4
+        """
+        super().summary(*args, print_fn=print_fn, **kwargs)
+        (print_fn or print)(self.parameter_table())
+
+    def parameter_table(self):
+        """The trainable and frozen (non-trainable) parameters per tower, fusion and head."""
+        rows = [(layer.name, _count(layer.trainable_weights), _count(layer.non_trainable_weights))
+                for layer in self.layers if layer.weights or layer.name in ("fusion", "head")]
+        rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows)))
+        width = max(len(name) for name, _, _ in rows) + 2
+        lines = [f"{'part':<{width}}{'trainable':>11}{'frozen':>11}"]
+        lines += [f"{name:<{width}}{trainable:>11,}{frozen:>11,}" for name, trainable, frozen in rows]
+        return "\n".join(lines)
+
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, dict):
             inputs = self._checked_inputs(inputs)
@@ -274,3 +307,7 @@ class MultimodalModel(keras.Model):
         self.compile(**config)
         if self.built and hasattr(self, "optimizer"):
             self.optimizer.build(self.trainable_variables)
+
+
+def _count(weights):
+    return int(sum(int(np.prod(weight.shape)) for weight in weights))

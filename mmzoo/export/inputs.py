@@ -7,7 +7,7 @@ model's tensor, and checks that the layer fits the input:
 - image: `(batch,)` `tf.string` of encoded PNG/JPEG/GIF/BMP bytes ->
   `ImagePreprocessing(size=(H, W), channels=C)`;
 - text: `(batch,)` `tf.string` of UTF-8 text -> `TextTokenizer` (adapted: the one the
-  model was trained with);
+  model was trained with) or a keras-hub preset's `PresetTokenizer`;
 - audio: `(batch, samples)` float32 waveforms at the model's sample rate, any length
   -> `AudioPreprocessing(sample_rate, num_samples)`.
 
@@ -35,12 +35,14 @@ from mmzoo.model import MODALITY_MASK
 from mmzoo.preprocessing.audio import AudioPreprocessing
 from mmzoo.preprocessing.image import ImagePreprocessing
 from mmzoo.preprocessing.preprocessor import Preprocessor
+from mmzoo.preprocessing.preset_text import PresetTokenizer
 from mmzoo.preprocessing.tensor_input import TensorInput
 from mmzoo.preprocessing.text import TextTokenizer
 
 _LAYER_KINDS = (
     (ImagePreprocessing, "image"),
     (TextTokenizer, "text"),
+    (PresetTokenizer, "text"),
     (AudioPreprocessing, "audio"),
 )
 
@@ -198,7 +200,8 @@ def _text_input(model, name, shape, layer, model_spec):
             f"ids but the model takes shape {shape}. "
             f"Received: preprocessor[{name!r}] with sequence_length={layer.sequence_length}"
         )
-    vocab_size = _embedding_input_dim(model, name)
+    # A preset's tokenizer is the backbone's own: no embedding size to check it by.
+    vocab_size = _embedding_input_dim(model, name) if isinstance(layer, TextTokenizer) else None
     if vocab_size is not None and layer.vocabulary_size > vocab_size:
         raise ValueError(
             f"The tokenizer of input {name!r} has {layer.vocabulary_size} ids but the text "
@@ -289,6 +292,14 @@ def _summarized_config(layer):
     if model is not None:
         config["sentencepiece_model_sha256"] = hashlib.sha256(model.encode("ascii")).hexdigest()
         config["vocabulary_size"] = layer.vocabulary_size
+    assets = config.pop("assets", None)
+    if assets is not None:  # a keras-hub preset's tokenizer: its files, summarized
+        config.pop("preprocessor", None)
+        config["tokenizer"] = type(layer.tokenizer).__name__
+        config["sequence_length"] = layer.sequence_length
+        config["vocabulary_size"] = layer.vocabulary_size
+        config["assets_sha256"] = {
+            name: hashlib.sha256(data.encode("ascii")).hexdigest() for name, data in assets.items()}
     for key, value in list(config.items()):
         if isinstance(value, tuple):
             config[key] = list(value)

@@ -6,7 +6,7 @@ Keras layer from a raw value to the model's tensor.
 | modality | raw value | layer | model tensor |
 |---|---|---|---|
 | image | encoded PNG/JPEG/GIF/BMP bytes, `(batch,)` string | `ImagePreprocessing` | `(batch, H, W, C)` float32 in [0, 1] |
-| text | UTF-8 strings, `(batch,)` | `TextTokenizer` | `(batch, length)` int32 ids |
+| text | UTF-8 strings, `(batch,)` | `TextTokenizer` (`PresetTokenizer` for keras-hub towers) | `(batch, length)` int32 ids |
 | audio | waveforms at the model's rate, `(batch, samples)` | `AudioPreprocessing` | `(batch, num_samples)` float32 |
 
 The same object is what the tf.data pipelines map (`mmzoo.training.inputs`), what the
@@ -41,11 +41,18 @@ import tensorflow as tf
 from mmzoo.modalities import MODALITIES, modality_of
 from mmzoo.preprocessing.audio import AudioPreprocessing
 from mmzoo.preprocessing.image import ImagePreprocessing
+from mmzoo.preprocessing.preset_text import PresetTokenizer
 from mmzoo.preprocessing.tensor_input import TensorInput
 from mmzoo.preprocessing.text import TextTokenizer
 
 MODALITY_MASK = "modality_mask"
-_LAYERS = {"image": ImagePreprocessing, "text": TextTokenizer, "audio": AudioPreprocessing}
+#: The preprocessing layers of each modality (a keras-hub preset's tokenizer is text too).
+_LAYERS = {
+    "image": (ImagePreprocessing,),
+    "text": (TextTokenizer, PresetTokenizer),
+    "audio": (AudioPreprocessing,),
+}
+_ALL_LAYERS = tuple(cls for classes in _LAYERS.values() for cls in classes)
 DEFAULT_SAMPLE_RATE = 8000
 
 
@@ -55,8 +62,8 @@ class Preprocessor(keras.layers.Layer):
 
     Args:
         layers: dict from model input name to its layer: `ImagePreprocessing`,
-            `TextTokenizer` or `AudioPreprocessing` (the layer's class gives the
-            input's modality). Its order is the inputs' order.
+            `TextTokenizer`, `PresetTokenizer` (a keras-hub preset's) or
+            `AudioPreprocessing` (the layer's class gives the input's modality). Its order is the inputs' order.
         modalities: the model's modality inputs in `modality_mask` column order
             (default: the order of `layers`).
 
@@ -89,10 +96,11 @@ class Preprocessor(keras.layers.Layer):
         for name, layer in layers.items():
             if isinstance(layer, dict):
                 layer = keras.saving.deserialize_keras_object(layer)
-            if not isinstance(layer, (*_LAYERS.values(), TensorInput)):
+            if not isinstance(layer, (*_ALL_LAYERS, TensorInput)):
                 raise ValueError(
                     f"The preprocessing layer of input {name!r} must be an "
-                    "ImagePreprocessing, TextTokenizer, AudioPreprocessing or TensorInput. "
+                    "ImagePreprocessing, TextTokenizer, PresetTokenizer, AudioPreprocessing "
+                    "or TensorInput. "
                     f"Received: layers[{name!r}]={layer!r}"
                 )
             self._preprocessing[name] = layer
@@ -118,7 +126,8 @@ class Preprocessor(keras.layers.Layer):
             specs: dict from input name to a tower spec with `"input_shape"` (the
                 modality is `mmzoo.modalities.modality_of(name, spec)`). Audio specs
                 give their `"sample_rate"` (default 8000 Hz, the audio towers'); text
-                specs their `"vocab_size"` (the tokenizer's `max_tokens`).
+                specs their `"vocab_size"` (the tokenizer's `max_tokens`), or the
+                keras-hub `"preset"` whose tokenizer they use.
             modalities: mask column order (default: the order of `specs`).
             tokenizer: `TextTokenizer` kind of the text inputs; they still need
                 `adapt()` (or a vocabulary) before use.
@@ -140,6 +149,7 @@ class Preprocessor(keras.layers.Layer):
             layers[name] = default_layer(
                 name, modality, shape, sample_rate=spec.get("sample_rate"),
                 max_tokens=spec.get("vocab_size"), tokenizer=tokenizer,
+                preset=spec.get("preset"),
             )
         return cls(layers, modalities=modalities)
 
@@ -160,7 +170,7 @@ class Preprocessor(keras.layers.Layer):
         layer = self._preprocessing[name]
         if isinstance(layer, TensorInput):
             return layer.modality
-        return next(kind for kind, cls in _LAYERS.items() if isinstance(layer, cls))
+        return next(kind for kind, classes in _LAYERS.items() if isinstance(layer, classes))
 
     def names_of(self, modality):
         """The input names of one modality, in order."""
@@ -168,7 +178,7 @@ class Preprocessor(keras.layers.Layer):
 
     @property
     def tokenizers(self):
-        """Dict from text input name to its `TextTokenizer`."""
+        """Dict from text input name to its `TextTokenizer` or `PresetTokenizer`."""
         return {name: self._preprocessing[name] for name in self.names_of("text")}
 
     # Adapting and calling ---------------------------------------------------------------
@@ -272,7 +282,7 @@ def _serialized(layer):
 
 
 def default_layer(name, modality, shape, sample_rate=None, max_tokens=None,
-                  tokenizer="vectorization"):
+                  tokenizer="vectorization", preset=None):
     """The default preprocessing layer of one input from its model shape.
 
     Args:
@@ -283,9 +293,12 @@ def default_layer(name, modality, shape, sample_rate=None, max_tokens=None,
         sample_rate: audio only, in Hz (default 8000).
         max_tokens: text only: the tokenizer's vocabulary size limit.
         tokenizer: text only: the `TextTokenizer` kind.
+        preset: text only: a keras-hub preset whose tokenizer to use instead
+            (a `PresetTokenizer`; `max_tokens` and `tokenizer` are then unused).
 
     Returns:
-        An `ImagePreprocessing`, unadapted `TextTokenizer` or `AudioPreprocessing`;
+        An `ImagePreprocessing`, unadapted `TextTokenizer`, `PresetTokenizer` or
+        `AudioPreprocessing`;
         a `TensorInput` when the shape is no raw value's (e.g. a spectrogram given
         to an audio tower).
 
@@ -301,6 +314,8 @@ def default_layer(name, modality, shape, sample_rate=None, max_tokens=None,
     if modality == "image":
         return ImagePreprocessing(size=shape[:2], channels=shape[2],
                                   name=f"{name}_preprocessing")
+    if modality == "text" and preset is not None:
+        return PresetTokenizer.from_preset(preset, shape[0], name=f"{name}_tokenizer")
     if modality == "text":
         return TextTokenizer(kind=tokenizer, sequence_length=shape[0],
                              max_tokens=max_tokens, name=f"{name}_tokenizer")

@@ -63,10 +63,10 @@ def list_towers(pattern=None):
         A sorted list of `"<modality>/<family>"` names.
 
     >>> list_towers("image/*")
-    ['image/conv', 'image/lenet', 'image/resnet']
+    ['image/conv', 'image/lenet', 'image/pretrained', 'image/resnet']
     """
     return TOWERS.names(pattern)
 
 
 # Importing the modules registers their builders.
-from mmzoo.towers import audio, image, text  # noqa: E402,F401
+from mmzoo.towers import audio, image, pretrained, text  # noqa: E402,F401
