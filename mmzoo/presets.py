@@ -5,6 +5,12 @@ presets take the embedded default dataset's inputs: 32x32 RGB images, 32-token t
 and one-second 8 kHz waveforms. The AV-MNIST presets follow MultiBench's LeNet
 baselines (Liang et al., 2021): 28x28 digits and spoken digits.
 
+The seeds' systems (`sentiment_trimodal`, `image_text_concat`) also name the keras-hub
+presets of their pretrained towers (`"pretrained"`): `create_model(name,
+pretrained={"text": "bert_base_en_uncased"})` swaps those towers in (a handle, or a
+local preset folder), see `with_pretrained`. Without them the towers start from random
+weights and `pretrained_note` says so.
+
 >>> from mmzoo.presets import PRESETS
 >>> PRESETS.get("trimodal_concat")["description"]
 'image conv + text LSTM + audio log-mel conv, late fusion by concatenation'
@@ -140,3 +146,118 @@ PRESETS.register(
         },
     },
 )
+
+_SENTIMENT_CLASSES = ["negative", "neutral", "positive"]
+_SENTIMENT_SAMPLE_RATE = 16000
+PRESETS.register(
+    "sentiment_trimodal",
+    {
+        "description": "the founding sentiment model: BERT-class text + ResNet50 image + "
+        "ConvTasNet-style waveform audio, attention fusion, negative / neutral / positive",
+        "pretrained": {"text": "bert_base_en_uncased", "image": "resnet_50_imagenet"},
+        "config": {
+            "inputs": {
+                "text": {"tower": "transformer", "input_shape": (128,), "vocab_size": 30522,
+                         "num_layers": 2, "hidden_dim": 256, "intermediate_dim": 1024,
+                         "num_heads": 4},
+                "image": {"tower": "resnet", "input_shape": (224, 224, 3),
+                          "variant": "resnet50"},
+                "audio": {"tower": "waveform_conv", "input_shape": (_SENTIMENT_SAMPLE_RATE,),
+                          "sample_rate": _SENTIMENT_SAMPLE_RATE},
+            },
+            "fusion": "attention",
+            "fusion_options": {"dim": 256},
+            "num_outputs": len(_SENTIMENT_CLASSES),
+            "modality_dropout": 0.1,
+            "head_options": {"hidden_units": (128,), "dropout": 0.1,
+                             "class_names": _SENTIMENT_CLASSES},
+        },
+    },
+)
+PRESETS.register(
+    "image_text_concat",
+    {
+        "description": "image CNN + text embedding CNN, late fusion by concatenation "
+        "(the seeds' two-modality classifier)",
+        "pretrained": {"text": "bert_tiny_en_uncased", "image": "resnet_18_imagenet"},
+        "config": {
+            "inputs": {
+                "image": {"tower": "conv", "input_shape": IMAGE_SHAPE, "filters": (32, 64),
+                          "embedding_dim": 128},
+                "text": {"tower": "cnn", "input_shape": (TEXT_LENGTH,),
+                         "vocab_size": VOCAB_SIZE, "embedding_size": 64,
+                         "embedding_dim": 128},
+            },
+            "fusion": "concat",
+            "num_outputs": NUM_CLASSES,
+            "head_options": {"hidden_units": (128,), "dropout": 0.2},
+        },
+    },
+)
+
+
+def with_pretrained(name, config, pretrained):
+    """`config` of preset `name` with the towers of `pretrained` made keras-hub towers.
+
+    Args:
+        name: the preset's name (for error messages).
+        config: its `build_model` config (not modified).
+        pretrained: dict from input name to a keras-hub preset (name, handle or local
+            folder); each of those inputs becomes `{"tower": "pretrained", "preset":
+            ...}`, keeping its `input_shape`, `modality` and `embedding_dim`.
+
+    Returns:
+        A new config dict.
+
+    Raises:
+        ValueError: `pretrained` is not a dict, or names an input the preset lacks.
+
+    >>> config = PRESETS.get("image_text_concat")["config"]
+    >>> with_pretrained("image_text_concat", config, {"text": "bert_tiny_en_uncased"}
+    ...                 )["inputs"]["text"]["tower"]
+    'pretrained'
+    """
+    if not isinstance(pretrained, dict):
+        raise ValueError("`pretrained` must be a dict from input name to a keras-hub preset. "
+                         f"Received: pretrained={pretrained!r}")
+    inputs = dict(config["inputs"])
+    unknown = sorted(set(pretrained) - set(inputs))
+    if unknown:
+        raise ValueError(f"Preset {name!r} has no input(s) {unknown}; its inputs are "
+                         f"{sorted(inputs)}. Received: pretrained={pretrained!r}")
+    for input_name, preset in pretrained.items():
+        inputs[input_name] = {**switched_tower(inputs[input_name], "pretrained"),
+                              "preset": preset}
+    return {**config, "inputs": inputs}
+
+
+def switched_tower(spec, tower):
+    """A spec for another `tower` family: the old family's options are dropped; the
+    input's `input_shape`, `modality`, `sample_rate` and `embedding_dim` stay.
+
+    >>> switched_tower({"tower": "lstm", "units": 8, "input_shape": (4,)}, "cnn")
+    {'input_shape': (4,), 'tower': 'cnn'}
+    """
+    kept = {key: spec[key] for key in ("input_shape", "modality", "sample_rate", "embedding_dim")
+            if key in spec}
+    if tower == "pretrained":
+        kept.pop("sample_rate", None)  # the preset's rate
+    return {**kept, "tower": tower}
+
+
+def pretrained_note(name, pretrained=None):
+    """The note printed when preset `name`'s pretrained towers get random weights, or None.
+
+    >>> pretrained_note("trimodal_gated") is None
+    True
+    >>> pretrained_note("image_text_concat", {"text": "x", "image": "y"}) is None
+    True
+    """
+    suggested = PRESETS.get(name).get("pretrained") or {}
+    missing = {key: value for key, value in suggested.items() if key not in (pretrained or {})}
+    if not missing:
+        return None
+    given = ", ".join(f"{key!r}: {value!r}" for key, value in missing.items())
+    return (f"Note: preset {name!r} builds its {' and '.join(missing)} tower(s) with random "
+            f"weights. For pretrained ones pass pretrained={{{given}}} (keras-hub presets, or "
+            "local preset folders).")

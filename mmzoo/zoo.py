@@ -181,16 +181,32 @@ def _build_tower(input_name, spec, uses_sequences=False):
     return builder(name=input_name, **options)
 
 
-def create_model(name, /, **overrides):
+def create_model(name, /, pretrained=None, **overrides):
     """Builds the preset `name`; keyword overrides are merged into its config.
 
     Nested dicts merge key by key, so `create_model("trimodal_gated",
-    inputs={"text": {"vocab_size": 5000}})` changes only the text vocabulary.
+    inputs={"text": {"vocab_size": 5000}})` changes only the text vocabulary. An input
+    spec that names another `tower` replaces the preset's spec (keeping its
+    `input_shape`), so `inputs={"text": {"tower": "cnn"}}` drops the LSTM's options.
+
+    Args:
+        name: the preset (see `list_models()`).
+        pretrained: dict from input name to a keras-hub preset (name, handle or local
+            folder) whose backbone and weights that input's tower takes
+            (`mmzoo.presets.with_pretrained`). A preset that names pretrained towers
+            (e.g. `"sentiment_trimodal"`) prints a note when some are not given: they
+            start from random weights.
+        **overrides: `build_model` arguments merged into the preset's.
+
+    Raises:
+        ValueError: an unknown preset, override or input.
 
     >>> import mmzoo
     >>> mmzoo.create_model("avmnist_late_fusion").name
     'avmnist_late_fusion'
     """
+    from mmzoo.presets import pretrained_note, with_pretrained
+
     preset = PRESETS.get(name, argument="name")
     unknown = sorted(set(overrides) - set(inspect.signature(build_model).parameters))
     if unknown:
@@ -198,7 +214,13 @@ def create_model(name, /, **overrides):
             f"Unknown override(s) {unknown} for preset {name!r}. Valid overrides: "
             f"{', '.join(inspect.signature(build_model).parameters)}. Received: {overrides!r}"
         )
-    config = _merge({"name": name, **copy.deepcopy(preset["config"])}, overrides)
+    config = copy.deepcopy(preset["config"])
+    if pretrained:
+        config = with_pretrained(name, config, pretrained)
+    note = pretrained_note(name, pretrained)
+    if note:
+        print(note)
+    config = _merge({"name": name, **config}, overrides)
     return build_model(**config)
 
 
@@ -221,7 +243,22 @@ def _merge(base, overrides):
     merged = dict(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = _merge(merged_spec(merged[key], value), value)
         else:
             merged[key] = value
     return merged
+
+
+def merged_spec(spec, override):
+    """The base of merging `override` into input spec `spec`: `spec` itself, or only its
+    shape when `override` names another tower (the old tower's options do not apply).
+
+    >>> merged_spec({"tower": "lstm", "units": 8, "input_shape": (4,)}, {"tower": "cnn"})
+    {'input_shape': (4,), 'tower': 'cnn'}
+    """
+    from mmzoo.presets import switched_tower
+
+    tower = override.get("tower") if isinstance(override, dict) else None
+    if tower is None or "tower" not in spec or tower == spec["tower"]:
+        return spec
+    return switched_tower(spec, tower)

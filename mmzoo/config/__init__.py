@@ -58,6 +58,7 @@ from mmzoo.config.model import (
     DEFAULT_TEXT_VOCAB,
     check_model_builds,
     dataset_info,
+    pretrained_settings,
     resolve_model,
     run_name_of,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "describe_config",
     "load_config",
     "parse_override",
+    "pretrained_settings",
     "read_yaml",
     "resolve_model",
     "run_name_of",

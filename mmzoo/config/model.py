@@ -136,6 +136,8 @@ def resolve_model(config, info=None):
     if preset is None and not model["inputs"]:  # one default tower per dataset input
         kwargs["inputs"] = {name: {} for name in info.modalities}
     inputs = _merge_inputs(kwargs["inputs"], model["inputs"])
+    if model["pretrained"]:
+        inputs = _with_pretrained(inputs, model["pretrained"])
     for name, spec in inputs.items():
         inputs[name] = _input_spec(f"model.inputs.{name}", name, spec, info, config["text"])
     kwargs["inputs"] = inputs
@@ -155,6 +157,7 @@ def resolve_model(config, info=None):
         kwargs["head_options"].setdefault("class_names", list(info.class_names))
     task_head = _check_head(head, kwargs["num_outputs"], kwargs["head_options"])
     _check_imbalance(config["training"], head, list(info.class_names))
+    _check_fine_tuning(config["training"], inputs)
     _check_monitor(config["training"]["monitor"], task_head)
     if kwargs["modality_dropout"] and len(inputs) < 2:
         kwargs["modality_dropout"] = 0.0  # one input: nothing to drop (e.g. a baseline)
@@ -192,6 +195,8 @@ def check_model_builds(kwargs):
 
 
 def _merge_inputs(preset_inputs, config_inputs):
+    from mmzoo.zoo import merged_spec
+
     inputs = {name: dict(spec) for name, spec in preset_inputs.items()}
     for name, spec in config_inputs.items():
         key = f"model.inputs.{name}"
@@ -205,7 +210,7 @@ def _merge_inputs(preset_inputs, config_inputs):
             continue
         if not isinstance(spec, dict):
             fail(key, "a tower spec mapping, e.g. {tower: conv}, or null", spec)
-        inputs[name] = {**inputs.get(name, {}), **spec}
+        inputs[name] = {**merged_spec(inputs.get(name, {}), spec), **spec}
     if not inputs:
         raise ConfigError(
             "model.inputs", "The model has no inputs: set model.preset or model.inputs, e.g. "
@@ -236,7 +241,55 @@ def _input_spec(key, name, spec, info, text_config):
     accepted = [p for p in inspect.signature(builder).parameters if p != "name"]
     check_options(key, [o for o in spec if o not in ("tower", "modality")], accepted,
                   f"the {modality} tower {family!r}")
+    if "preset" in spec:  # a keras-hub preset: offline and not cached fails here, first
+        from mmzoo import hub
+
+        through(key, hub.check_preset, spec["preset"], options=["preset"])
     return _fill_from_dataset(key, spec, modality, accepted, info.modalities[name], text_config)
+
+
+def _with_pretrained(inputs, pretrained):
+    """`model.pretrained`: each named input gets a pretrained tower over its preset."""
+    from mmzoo.presets import switched_tower
+
+    inputs = dict(inputs)
+    for name, preset in pretrained.items():
+        key = f"model.pretrained.{name}"
+        if name not in inputs:
+            raise ConfigError(key, f"{key}: the model has no input {name!r}; its inputs are "
+                              f"{', '.join(inputs)}. {received(key, preset)}")
+        inputs[name] = {**switched_tower(inputs[name], "pretrained"), "preset": preset}
+    return inputs
+
+
+def pretrained_settings(inputs):
+    """Dict from input name to the `trainable` setting of its pretrained tower.
+
+    >>> pretrained_settings({"text": {"tower": "pretrained", "trainable": {"last_n": 2}},
+    ...                      "image": {"tower": "conv"}})
+    {'text': {'last_n': 2}}
+    """
+    return {name: spec.get("trainable", True) for name, spec in inputs.items()
+            if spec.get("tower") == "pretrained"}
+
+
+def _check_fine_tuning(training, inputs):
+    """`training.fine_tuning.frozen_epochs` needs pretrained towers and a second phase."""
+    frozen = training["fine_tuning"]["frozen_epochs"]
+    key = "training.fine_tuning.frozen_epochs"
+    if not frozen:
+        return
+    if not pretrained_settings(inputs):
+        raise ConfigError(key, f"{key} freezes pretrained towers, and the model has none "
+                          f"(give one with model.pretrained.<input>). {received(key, frozen)}")
+    if frozen >= training["epochs"]:
+        raise ConfigError(key, f"{key} must be below training.epochs ({training['epochs']}), "
+                          f"or the towers never train. {received(key, frozen)}")
+    if training["fine_tuning"]["learning_rate_factor"] > 1:
+        raise ConfigError("training.fine_tuning.learning_rate_factor",
+                          "training.fine_tuning.learning_rate_factor must be at most 1. "
+                          + received("training.fine_tuning.learning_rate_factor",
+                                     training["fine_tuning"]["learning_rate_factor"]))
 
 
 def _check_fusion(fusion, options):

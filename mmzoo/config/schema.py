@@ -66,6 +66,8 @@ SCHEMA = {
         "head": Field(None, optional(string), "task head (default: the preset's, else multiclass)"),
         "head_options": Field({}, mapping, "TaskHead arguments (hidden_units, dropout)"),
         "modality_dropout": Field(None, optional(rate), "rate of dropping whole modalities"),
+        "pretrained": Field({}, mapping, "input name -> keras-hub preset (name, handle or "
+                            "folder): that input gets a text/image/audio pretrained tower"),
     },
     "text": {
         "tokenizer": Field("vectorization", choice(*TOKENIZERS), "tokenizer kind"),
@@ -98,6 +100,12 @@ SCHEMA = {
                               "'balanced' (n / (classes x n_class)) or {class: weight}"),
         "loss": Field("auto", choice("auto", "focal"), "the head's loss, or a focal loss"),
         "focal_gamma": Field(2.0, non_negative_float, "focusing parameter of the focal loss"),
+        "fine_tuning": {
+            "frozen_epochs": Field(0, non_negative_int, "first epochs with the pretrained "
+                                   "towers frozen; then their `trainable` setting applies"),
+            "learning_rate_factor": Field(0.1, positive_float, "learning rate after the "
+                                          "frozen epochs, as a fraction of the schedule's"),
+        },
         "batch_norm_calibration": Field(
             True, boolean, "recompute BatchNorm statistics before validation and at the end"
         ),

@@ -205,8 +205,9 @@ def build_resnet(input_shape, name="image", variant="resnet50", weights=None, em
         name: input name; the model is named `f"{name}_tower"`.
         variant: one of `"resnet50"`, `"resnet101"`, `"resnet152"`, `"resnet50v2"`,
             `"resnet101v2"`, `"resnet152v2"`.
-        weights: `None` (random initialisation) or the path of a local weights file of
-            the variant without top, e.g. Keras'
+        weights: `None` (random initialisation), `"imagenet"` (Keras' ImageNet
+            weights, downloaded once into `~/.keras/models`, or `$KERAS_HOME/models`)
+            or the path of a local weights file of the variant without top, e.g.
             `resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`.
         embedding_dim: width of a final ReLU projection; `None` keeps 2048.
 
@@ -214,19 +215,20 @@ def build_resnet(input_shape, name="image", variant="resnet50", weights=None, em
         A `keras.Model` with outputs `embedding` and `sequence` (the last feature map).
 
     Raises:
-        ValueError: an option out of range or of the wrong type, or an `input_shape`
-            of the wrong rank or too small for the tower; the message names the
-            argument and the value received.
+        ValueError: an option out of range or of the wrong type, an `input_shape`
+            of the wrong rank or too small for the tower, or ImageNet weights neither
+            cached nor downloadable; the message names the argument and the value
+            received.
 
     >>> build_resnet((32, 32, 3)).output["embedding"].shape
     (None, 2048)
     """
     check_choice("variant", variant, tuple(RESNET_VARIANTS))
-    if weights is not None and not (isinstance(weights, (str, os.PathLike))
-                                    and os.path.isfile(weights)):
+    if weights not in (None, "imagenet") and not (isinstance(weights, (str, os.PathLike))
+                                                  and os.path.isfile(weights)):
         raise ValueError(
-            "`weights` must be None or the path of an existing local weights file. "
-            f"Received: weights={weights!r}"
+            "`weights` must be None, 'imagenet' or the path of an existing local weights "
+            f"file. Received: weights={weights!r}"
         )
     check_embedding_dim(embedding_dim)
     input_shape = _check_image_shape(input_shape, 32, f" for {variant}")
@@ -238,12 +240,25 @@ def build_resnet(input_shape, name="image", variant="resnet50", weights=None, em
     inputs = keras.Input(shape=input_shape, name=name)
     mode = "caffe" if not variant.endswith("v2") and input_shape[-1] == 3 else "tf"
     x = ResNetPreprocessing(mode, name=f"{name}_preprocessing")(inputs)
-    backbone = RESNET_VARIANTS[variant](
-        include_top=False,
-        weights=None if weights is None else os.fspath(weights),
-        input_shape=input_shape,
-        name=f"{name}_{variant}",
-    )
+    try:
+        backbone = RESNET_VARIANTS[variant](
+            include_top=False,
+            weights=None if weights is None else os.fspath(weights),
+            input_shape=input_shape,
+            name=f"{name}_{variant}",
+        )
+    except Exception as error:  # the download of the ImageNet weights failed
+        if weights != "imagenet":
+            raise
+        cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
+                             "models")
+        raise ValueError(
+            f"The ImageNet weights of {variant} are not in the Keras cache ({cache}) and "
+            f"could not be downloaded ({type(error).__name__}: {str(error)[:160]}). Once "
+            f"online, run `python -c \"import keras; keras.applications."
+            f"{RESNET_VARIANTS[variant].__name__}(include_top=False)\"` to cache them, or "
+            f"pass the path of the weights file. Received: weights='imagenet'"
+        ) from None
     features = set_batch_norm_momentum(backbone)(x)
     return tower_model(inputs, feature_outputs(features, name, embedding_dim), name)
 

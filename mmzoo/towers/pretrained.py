@@ -191,9 +191,10 @@ def build_text(input_shape, name="text", preset=None, trainable=True, pooling="m
             f"Received: input_shape={tuple(input_shape)}"
         )
     padding_id = hub.load("text_preprocessor", preset).tokenizer.pad_token_id
-    if isinstance(backbone.output, dict):  # BERT's pooler is left out: nothing reads it
-        backbone = keras.Model(backbone.input, backbone.output["sequence_output"],
-                               name=f"{name}_{backbone.name}")
+    output = backbone.output
+    if isinstance(output, dict):  # BERT's pooler is left out: nothing reads it
+        output = output["sequence_output"]
+    backbone = keras.Model(backbone.input, output, name=f"{name}_backbone")
     set_trainable(backbone, trainable)
     ids = keras.Input(shape=(length,), dtype="int32", name=name)
     mask_dtype = inputs["padding_mask"].dtype if "padding_mask" in inputs else "int32"
@@ -242,13 +243,14 @@ def build_image(input_shape, name="image", preset=None, trainable=True, embeddin
                          f"input_shape={input_shape}")
     backbone = _load_backbone(preset)
     encoder = getattr(backbone, "vision_encoder", None) or backbone
-    set_trainable(encoder, trainable)
     converter = hub.load("image_converter", preset)
+    size = _image_size(converter, encoder)
+    encoder = _named_encoder(encoder, f"{name}_backbone")
+    set_trainable(encoder, trainable)
     images = keras.Input(shape=input_shape, name=name)
     x = images
     if input_shape[-1] == 1:
         x = keras.layers.Concatenate(name=f"{name}_rgb")([x, x, x])
-    size = _image_size(converter, encoder)
     if size is not None and tuple(size) != tuple(input_shape[:2]):
         x = keras.layers.Resizing(
             *size, interpolation=getattr(converter, "interpolation", "bilinear"),
@@ -275,6 +277,30 @@ def build_image(input_shape, name="image", preset=None, trainable=True, embeddin
         )
     return tower_model(images, {"embedding": project(pooled, embedding_dim, name),
                                 "sequence": sequence}, name)
+
+
+def _named_encoder(encoder, name):
+    """`encoder` as a functional model named `name` (a keras-hub backbone's graph, or a
+    layer such as CLIP's vision encoder called on an input)."""
+    if isinstance(encoder, keras.Model) and hasattr(encoder, "input"):
+        return keras.Model(encoder.input, encoder.output, name=name)
+    shape = tuple(getattr(encoder, "image_shape", None) or (None, None, 3))
+    images = keras.Input(shape=shape)
+    return keras.Model(images, encoder(images), name=name)
+
+
+def backbone_of(model, input_name):
+    """The keras-hub backbone inside input `input_name`'s pretrained tower of `model`.
+
+    Raises:
+        ValueError: the input has no pretrained tower.
+    """
+    try:
+        return model.get_layer(f"{input_name}_tower").get_layer(f"{input_name}_backbone")
+    except ValueError:
+        raise ValueError(
+            f"Input {input_name!r} of model {model.name!r} has no pretrained tower. "
+            f"Received: input_name={input_name!r}") from None
 
 
 def _image_size(converter, encoder):
@@ -344,7 +370,7 @@ def build_audio(input_shape, name="audio", preset=None, sample_rate=16000, train
         )
     encoder = keras.Model(
         [inputs["encoder_input_values"], inputs["encoder_padding_mask"]],
-        backbone.output["encoder_sequence_output"], name=f"{name}_encoder")
+        backbone.output["encoder_sequence_output"], name=f"{name}_backbone")
     set_trainable(encoder, trainable)  # the decoder is left out: nothing reads it
     waves = keras.Input(shape=(num_samples,), name=name)
     x = keras.layers.Reshape((num_samples, 1), name=f"{name}_channels")(waves)

@@ -17,6 +17,8 @@ moment (even with `SIGKILL`) leaves complete files that the next run can resume 
   a resumed run keeps the rows of the epochs before it.
 - `ResumableEarlyStopping`: `EarlyStopping` whose patience a resumed run continues,
   from the monitored values in the history CSV, instead of starting it afresh.
+- `FineTuningPhases`: pretrained towers frozen for the first epochs, then trained
+  with their own `trainable` setting.
 
 TensorBoard logs: `mmzoo.training.tensorboard`.
 
@@ -346,3 +348,52 @@ def scalar_value(value):
         return float(value)
     except (TypeError, ValueError):
         return value
+
+
+class FineTuningPhases(keras.callbacks.Callback):
+    """Two-phase fine-tuning: pretrained towers frozen first, then their own setting.
+
+    For the first `frozen_epochs` epochs the backbones of the pretrained towers are
+    frozen (only the new layers, fusion and head train, so their random start does
+    not disturb the pretrained weights); from then on each backbone gets its
+    `trainable` setting (`True` or `{"last_n": K}`). The train function is rebuilt at
+    the switch. Resuming mid-run puts the right phase back from the epoch number.
+
+    The optimizer must already hold slots for every weight of the second phase
+    (`prepare(model)` builds it so); lower its learning rate in the second phase
+    with `mmzoo.training.optimizers.PhasedLearningRate`.
+
+    Args:
+        frozen_epochs: epochs of the first phase.
+        settings: dict from input name to the `trainable` setting of its pretrained
+            tower in the second phase.
+
+    Source: keras.io, "Transfer learning & fine-tuning" (Chollet, 2020).
+    """
+
+    def __init__(self, frozen_epochs, settings):
+        super().__init__()
+        self.frozen_epochs = int(frozen_epochs)
+        self.settings = dict(settings)
+        self._frozen = None
+
+    def apply(self, model, frozen):
+        """Sets every pretrained backbone of `model` frozen or to its setting."""
+        from mmzoo.towers.pretrained import backbone_of, set_trainable
+
+        for name, setting in self.settings.items():
+            set_trainable(backbone_of(model, name), False if frozen else setting)
+
+    def prepare(self, model):
+        """Builds `model`'s optimizer over the weights of both phases, then freezes."""
+        self.apply(model, frozen=False)
+        model.optimizer.build(model.trainable_variables)
+        self.apply(model, frozen=True)
+        self._frozen = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        frozen = epoch < self.frozen_epochs
+        if frozen != self._frozen:
+            self.apply(self.model, frozen)
+            self._frozen = frozen
+            self.model.make_train_function(force=True)

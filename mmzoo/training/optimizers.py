@@ -10,6 +10,47 @@
 """
 
 
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="mmzoo")
+class PhasedLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate (or schedule) scaled by `factor` from step `boundary` on.
+
+    The second phase of fine-tuning: after the frozen warm-up epochs the pretrained
+    towers train too, at a lower rate (keras.io's "Transfer learning & fine-tuning").
+
+    Args:
+        learning_rate: a float or a `LearningRateSchedule`.
+        boundary: the first optimizer step of the second phase.
+        factor: the multiplier from `boundary` on, in (0, 1].
+
+    >>> schedule = PhasedLearningRate(0.01, boundary=10, factor=0.1)
+    >>> [round(float(schedule(step)), 4) for step in (0, 9, 10)]
+    [0.01, 0.01, 0.001]
+    """
+
+    def __init__(self, learning_rate, boundary, factor):
+        if isinstance(learning_rate, dict):
+            learning_rate = keras.saving.deserialize_keras_object(learning_rate)
+        self.learning_rate = learning_rate
+        self.boundary = int(boundary)
+        self.factor = float(factor)
+
+    def __call__(self, step):
+        rate = self.learning_rate
+        rate = rate(step) if callable(rate) else ops.convert_to_tensor(rate, "float32")
+        scale = ops.where(ops.cast(step, "int64") >= self.boundary, self.factor, 1.0)
+        return rate * ops.cast(scale, rate.dtype)
+
+    def get_config(self):
+        rate = self.learning_rate
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = keras.saving.serialize_keras_object(rate)
+        return {"learning_rate": rate, "boundary": self.boundary, "factor": self.factor}
+
+
 def make_optimizer(training, steps_per_epoch):
     """The optimizer with its learning-rate schedule, from the `training` section.
 
@@ -21,10 +62,10 @@ def make_optimizer(training, steps_per_epoch):
 
     Returns:
         A `keras.optimizers.Adam`, `AdamW`, `SGD` (momentum 0.9) or `RMSprop`, with a
-        cosine decay (after a linear warm-up) or a constant learning rate.
+        cosine decay (after a linear warm-up) or a constant learning rate, scaled by
+        `fine_tuning.learning_rate_factor` after `fine_tuning.frozen_epochs` (when
+        `training` has a `fine_tuning` section with frozen epochs).
     """
-    import keras
-
     opt = training["optimizer"]
     schedule = training["schedule"]
     peak = opt["learning_rate"]
@@ -42,6 +83,11 @@ def make_optimizer(training, steps_per_epoch):
             )
     else:
         learning_rate = peak
+    fine_tuning = training.get("fine_tuning") or {}
+    if fine_tuning.get("frozen_epochs"):
+        learning_rate = PhasedLearningRate(
+            learning_rate, fine_tuning["frozen_epochs"] * steps_per_epoch,
+            fine_tuning["learning_rate_factor"])
     common = {"learning_rate": learning_rate}
     if opt["clipnorm"] is not None:
         common["clipnorm"] = opt["clipnorm"]

@@ -95,7 +95,13 @@ def input_lines(kwargs, info):
             size = f"{shape[0]} tokens"
         else:
             size = str(shape)
-        lines.append(f"  input {name!r}: {modality}, tower {spec['tower']}, {size}")
+        tower = spec["tower"]
+        if "preset" in spec:  # a keras-hub tower: which preset, and what trains
+            trainable = spec.get("trainable", True)
+            state = {True: "trainable", False: "frozen"}.get(trainable) if isinstance(
+                trainable, bool) else f"last {trainable['last_n']} layers trainable"
+            tower = f"{tower} ({spec['preset']}, {state})"
+        lines.append(f"  input {name!r}: {modality}, tower {tower}, {size}")
     classes = list(info.class_names)
     shown = ", ".join(classes[:10]) + (f" ... ({len(classes)})" if len(classes) > 10 else "")
     lines.append(f"  task: {info.task} (head {kwargs['head']}, {kwargs['num_outputs']} "

@@ -41,6 +41,7 @@ from mmzoo.config import (
     check_model_builds,
     dataset_info,
     load_config,
+    pretrained_settings,
     resolve_model,
     run_name_of,
     to_yaml,
@@ -149,6 +150,12 @@ class _Run:
         self.out_dir = self.run_dir if self.is_chief else self.run_dir / f".worker-{self.worker}"
         self.replicas = self.strategy.num_replicas_in_sync
         self.print_settings()
+        from mmzoo.presets import pretrained_note
+
+        preset = config["model"]["preset"]
+        note = preset and pretrained_note(preset, config["model"]["pretrained"])
+        if note:
+            self.log(note)
 
         previous_policy = keras.config.dtype_policy()
         try:
@@ -243,10 +250,12 @@ class _Run:
                 )
         counts = {split: pipeline.count_examples(ds) for split, ds in self.splits.items()}
         self.counts = counts
-        vocab = ", ".join(f"{n}: {t.vocabulary_size} tokens" for n, t in tokenizers.items())
+        vocab = ", ".join(f"{n}: {t.vocabulary_size} tokens "
+                          + ("(the preset's)" if t.kind == "preset" else "(train split only)")
+                          for n, t in tokenizers.items())
         self.log(
             f"  examples: train {counts['train']}, validation {counts['validation']}, "
-            f"test {counts['test']}" + (f"; vocabulary (train split only) {vocab}" if vocab else "")
+            f"test {counts['test']}" + (f"; vocabulary {vocab}" if vocab else "")
         )
 
         training = config["training"]
@@ -319,6 +328,14 @@ class _Run:
                 steps_per_execution=self.speed["steps_per_execution"],
                 jit_compile=self.speed["jit_compile"],
             )
+            self.fine_tuning = None
+            frozen_epochs = training["fine_tuning"]["frozen_epochs"]
+            if frozen_epochs:
+                from mmzoo.training.callbacks import FineTuningPhases
+
+                self.fine_tuning = FineTuningPhases(
+                    frozen_epochs, pretrained_settings(self.model_kwargs["inputs"]))
+                self.fine_tuning.prepare(self.model)
         if self.kind == "multi_worker":
             from mmzoo.training import keras_compat
 
@@ -345,6 +362,7 @@ class _Run:
         self.best = BestCheckpoint(out / "checkpoints" / "best.keras", self.monitor)
         history = out / "history.csv"
         callbacks = [
+            *([self.fine_tuning] if self.fine_tuning else []),
             EpochSeeds(training["seed"]),
             self.best,
             HistoryCSV(history, initial_epoch=self.initial_epoch),

@@ -1,0 +1,174 @@
+"""Pretrained towers in configs and presets: `model.pretrained`, the two-phase schedule,
+the seeds' presets and the offline errors of `image/resnet` weights.
+
+The keras-hub presets are tiny random-weight ones saved to local folders
+(`tests/hub_presets.py`); no test reaches the network.
+"""
+
+import os
+
+import hub_presets
+import keras
+import numpy as np
+import pytest
+
+import mmzoo
+from mmzoo.config import ConfigError, load_config, resolve_model
+from mmzoo.training.callbacks import FineTuningPhases
+from mmzoo.training.optimizers import PhasedLearningRate, make_optimizer
+from mmzoo.towers.pretrained import backbone_of
+
+CLOSED = "http://127.0.0.1:9"  # a closed local port: every request fails at once, locally
+
+
+@pytest.fixture(scope="module")
+def presets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("presets")
+    return {"bert": hub_presets.bert(folder / "bert"),
+            "resnet": hub_presets.resnet(folder / "resnet")}
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(name, CLOSED)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+
+
+def _text_model(preset, trainable=True):
+    return mmzoo.build_model(
+        {"text": {"tower": "pretrained", "preset": preset, "input_shape": (8,),
+                  "trainable": trainable, "embedding_dim": 8}},
+        num_outputs=2, head_options={"hidden_units": ()})
+
+
+def _weights(layer):
+    return [w.numpy().copy() for w in layer.weights]
+
+
+def _changed(before, layer):
+    return [not np.array_equal(a, b.numpy()) for a, b in zip(before, layer.weights)]
+
+
+def test_two_phases_freeze_then_train_the_backbone(presets):
+    model = _text_model(presets["bert"], trainable={"last_n": 1})
+    texts = np.array(hub_presets.CORPUS[:4] * 2, dtype=object)
+    x = {"text": model.preprocessor({"text": texts})["text"].numpy()}
+    y = np.array([0, 1] * 4)
+    phases = FineTuningPhases(1, {"text": {"last_n": 1}})
+    model.compile(keras.optimizers.Adam(PhasedLearningRate(0.05, boundary=4, factor=0.5)))
+    phases.prepare(model)
+    backbone = backbone_of(model, "text")
+    head = model.get_layer("head")
+    start, head_start = _weights(backbone), _weights(head)
+
+    model.fit(x, y, batch_size=2, epochs=1, callbacks=[phases], verbose=0)
+    assert not any(_changed(start, backbone)), "a frozen backbone must not change"
+    assert any(_changed(head_start, head))
+
+    after_first = _weights(backbone)
+    model.fit(x, y, batch_size=2, epochs=2, initial_epoch=1, callbacks=[phases], verbose=0)
+    changed = _changed(after_first, backbone)
+    weighted = [layer for layer in backbone.layers if layer.weights]
+    last = {id(w) for w in weighted[-1].weights}
+    assert any(changed), "the second phase trains the last layer"
+    for weight, moved in zip(backbone.weights, changed):
+        if id(weight) not in last:
+            assert not moved, f"{weight.path} is not among the last_n=1 layer's weights"
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.025)
+
+
+def test_phased_learning_rate_round_trips_through_its_config():
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=10)
+    phased = PhasedLearningRate(schedule, boundary=5, factor=0.1)
+    restored = PhasedLearningRate.from_config(
+        keras.saving.serialize_keras_object(phased)["config"])
+    for step in (0, 4, 5, 9):
+        assert float(restored(step)) == pytest.approx(float(phased(step)))
+    assert float(phased(5)) == pytest.approx(0.1 * float(schedule(5)))
+
+
+def test_make_optimizer_lowers_the_rate_after_the_frozen_epochs():
+    training = {"epochs": 4, "optimizer": {"name": "adam", "learning_rate": 0.01,
+                                           "weight_decay": None, "clipnorm": None},
+                "schedule": {"name": "constant", "warmup_epochs": 0, "alpha": 0.0},
+                "fine_tuning": {"frozen_epochs": 1, "learning_rate_factor": 0.1}}
+    rate = make_optimizer(training, steps_per_epoch=3).learning_rate
+    assert float(rate) == pytest.approx(0.01)
+    schedule = make_optimizer(training, 3)._learning_rate
+    assert [round(float(schedule(step)), 5) for step in (2, 3)] == [0.01, 0.001]
+
+
+def _config(**model):
+    return load_config({"model": {"preset": "trimodal_gated", **model},
+                        "training": {"epochs": 3}})
+
+
+def test_model_pretrained_swaps_the_tower_and_keeps_the_shape(presets):
+    kwargs = resolve_model(_config(pretrained={"text": presets["bert"]}))
+    text = kwargs["inputs"]["text"]
+    assert text["tower"] == "pretrained" and text["preset"] == presets["bert"]
+    assert "units" not in text and "vocab_size" not in text  # the LSTM's options are gone
+    assert text["input_shape"] == (32,)
+
+
+@pytest.mark.parametrize("changes, key, match", [
+    ({"model": {"pretrained": {"depth": "x"}}}, "model.pretrained.depth", "no input 'depth'"),
+    ({"model": {"pretrained": {"text": "/no/such/preset"}}}, "model.inputs.text.preset",
+     "No keras-hub preset folder"),
+    ({"training": {"fine_tuning": {"frozen_epochs": 1}}}, "training.fine_tuning.frozen_epochs",
+     "has none"),
+    ({"model": {"pretrained": {"text": "BERT"}}, "training": {"fine_tuning": {
+        "frozen_epochs": 3}}}, "training.fine_tuning.frozen_epochs", "below training.epochs"),
+])
+def test_config_errors_name_the_key(presets, changes, key, match):
+    raw = {"model": {"preset": "trimodal_gated"}, "training": {"epochs": 3}}
+    for section, values in changes.items():
+        raw[section] = {**raw[section], **values}
+    if raw["model"].get("pretrained", {}).get("text") == "BERT":
+        raw["model"]["pretrained"] = {"text": presets["bert"]}
+    with pytest.raises(ConfigError, match=match) as error:
+        resolve_model(load_config(raw))
+    assert error.value.key == key
+
+
+def test_sentiment_preset_prints_a_note_and_takes_pretrained_towers(presets, capsys):
+    random_weights = mmzoo.create_model("sentiment_trimodal")
+    note = capsys.readouterr().out
+    assert "random weights" in note and "bert_base_en_uncased" in note
+    assert random_weights.head.get_config()["class_names"] == ["negative", "neutral", "positive"]
+    assert random_weights.get_layer("fusion").__class__.__name__ == "AttentionFusion"
+
+    model = mmzoo.create_model(
+        "sentiment_trimodal",
+        pretrained={"text": presets["bert"], "image": presets["resnet"]},
+        inputs={"text": {"input_shape": (16,)}, "image": {"input_shape": (32, 32, 3)},
+                "audio": {"input_shape": (1600,)}})
+    assert capsys.readouterr().out == ""
+    assert type(model.preprocessor.layers["text"]).__name__ == "PresetTokenizer"
+    backbone_of(model, "image")  # a keras-hub ResNet
+    raw = {"text": ["a good movie", "bad"], "image": np.random.rand(2, 32, 32, 3),
+           "audio": np.zeros((2, 1600), "float32")}
+    assert model.predict(model.preprocessor(raw), verbose=0).shape == (2, 3)
+
+
+def test_switching_a_preset_input_to_another_tower_drops_the_old_options():
+    model = mmzoo.create_model("trimodal_gated", inputs={"text": {"tower": "cnn"}})
+    assert model.get_layer("text_tower").input.shape == (None, 32)
+
+
+def test_missing_pretrained_input_is_an_error():
+    with pytest.raises(ValueError, match="no input.*'depth'"):
+        mmzoo.create_model("image_text_concat", pretrained={"depth": "x"})
+
+
+def test_resnet_imagenet_weights_offline_is_one_clear_error(offline):
+    from mmzoo.towers.image import build_resnet
+
+    with pytest.raises(ValueError) as error:
+        build_resnet((32, 32, 3), weights="imagenet")
+    message = str(error.value)
+    assert "ImageNet weights of resnet50" in message
+    assert os.path.join(os.environ["KERAS_HOME"], "models") in message
+    assert "keras.applications.ResNet50(include_top=False)" in message
