@@ -203,8 +203,10 @@ def with_pretrained(name, config, pretrained):
         name: the preset's name (for error messages).
         config: its `build_model` config (not modified).
         pretrained: dict from input name to a keras-hub preset (name, handle or local
-            folder); each of those inputs becomes `{"tower": "pretrained", "preset":
-            ...}`, keeping its `input_shape`, `modality` and `embedding_dim`.
+            folder), or to a dict of the preset and tower options (`{"preset": ...,
+            "trainable": False}`); each of those inputs becomes `{"tower":
+            "pretrained", "preset": ...}`, keeping its `input_shape`, `modality` and
+            `embedding_dim`.
 
     Returns:
         A new config dict.
@@ -226,9 +228,29 @@ def with_pretrained(name, config, pretrained):
         raise ValueError(f"Preset {name!r} has no input(s) {unknown}; its inputs are "
                          f"{sorted(inputs)}. Received: pretrained={pretrained!r}")
     for input_name, preset in pretrained.items():
-        inputs[input_name] = {**switched_tower(inputs[input_name], "pretrained"),
-                              "preset": preset}
+        inputs[input_name] = pretrained_spec(inputs[input_name], preset,
+                                             f"pretrained[{input_name!r}]")
     return {**config, "inputs": inputs}
+
+
+def pretrained_spec(spec, preset, argument="pretrained"):
+    """Input spec `spec` made a keras-hub tower: `preset` is the preset, or a dict with
+    `"preset"` and the tower's options (e.g. `{"preset": ..., "trainable": False}`).
+
+    Raises:
+        ValueError: a dict without `"preset"`.
+
+    >>> pretrained_spec({"tower": "cnn", "input_shape": (8,)},
+    ...                 {"preset": "bert_tiny_en_uncased", "trainable": False})
+    {'input_shape': (8,), 'tower': 'pretrained', 'preset': 'bert_tiny_en_uncased', 'trainable': False}
+    """
+    options = dict(preset) if isinstance(preset, dict) else {"preset": preset}
+    if "preset" not in options:
+        raise ValueError(
+            f"`{argument}` must be a keras-hub preset or a mapping with a 'preset' key and "
+            f"tower options, e.g. {{preset: bert_base_en_uncased, trainable: false}}. "
+            f"Received: {argument}={preset!r}")
+    return {**switched_tower(spec, "pretrained"), **options}
 
 
 def switched_tower(spec, tower):

@@ -172,3 +172,64 @@ def test_resnet_imagenet_weights_offline_is_one_clear_error(offline):
     assert "ImageNet weights of resnet50" in message
     assert os.path.join(os.environ["KERAS_HOME"], "models") in message
     assert "keras.applications.ResNet50(include_top=False)" in message
+
+
+@pytest.mark.slow
+def test_command_line_fine_tunes_pretrained_towers_and_exports_raw_inputs(tmp_path):
+    """`mmzoo train --data` with keras-hub text, image and audio towers, one frozen
+    epoch then one unfrozen: the run, `mmzoo predict` and the exported SavedModel fed
+    raw strings, PNG bytes and 16 kHz waveforms agree."""
+    import csv
+    import pathlib
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
+    from own_data import write_digit_manifest
+
+    from mmzoo.data.manifest import read_rows
+    from mmzoo.preprocessing.audio import decode_wav, resample
+
+    folder = tmp_path / "presets"
+    text = hub_presets.bert(folder / "bert")
+    image = hub_presets.resnet(folder / "resnet")
+    audio = hub_presets.moonshine(folder / "moonshine")
+    data = write_digit_manifest(tmp_path / "data", count=90, language="mixed")
+
+    def mmzoo_cli(*args):
+        run = subprocess.run([sys.executable, "-m", "mmzoo.cli", *map(str, args)], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=1200)
+        return run.returncode, run.stdout, run.stderr
+
+    status, out, err = mmzoo_cli(
+        "train", "--data", data, "--group-by", "speaker", "--epochs", "2", "--batch-size", "16",
+        "--set", f"model.pretrained.caption={text}",
+        "--set", f"model.pretrained.audio={audio}", "--set", "dataset.options.sample_rate=16000",
+        "--set", f"model.pretrained.image={{preset: {image}, trainable: false}}",
+        "--set", "training.fine_tuning.frozen_epochs=1")
+    assert status == 0, err[-3000:]
+    assert f"input 'caption': text, tower pretrained ({text}, trainable)" in out, out
+    assert f"input 'image': image, tower pretrained ({image}, frozen)" in out, out
+    assert "(the preset's)" in out
+    with open(tmp_path / "runs" / "digits" / "history.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+    status, out, err = mmzoo_cli("predict", "saved_models/digits", "--data", data, "--out",
+                                 "predictions.csv")
+    assert status == 0, err[-3000:]
+    with open(tmp_path / "predictions.csv", newline="") as f:
+        predictions = list(csv.DictReader(f))
+    signature = tf.saved_model.load(
+        str(tmp_path / "saved_models" / "digits")).signatures["serving_default"]
+    base = pathlib.Path(data).parent
+    for row, prediction in zip(read_rows(data)[:12], predictions):
+        waveform, rate = decode_wav(tf.io.read_file(row["audio"]))
+        outputs = signature(
+            image=tf.constant([tf.io.read_file(str(base / row["image"])).numpy()]),
+            caption=tf.constant([row["caption"]]),
+            audio=resample(waveform, rate, 16000)[None])
+        assert outputs["class_name"].numpy()[0].decode() == prediction["prediction"]
+        index = int(outputs["class_index"].numpy()[0])
+        assert float(outputs["probabilities"].numpy()[0, index]) == pytest.approx(
+            float(prediction["probability"]), abs=1e-5)

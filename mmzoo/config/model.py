@@ -250,7 +250,7 @@ def _input_spec(key, name, spec, info, text_config):
 
 def _with_pretrained(inputs, pretrained):
     """`model.pretrained`: each named input gets a pretrained tower over its preset."""
-    from mmzoo.presets import switched_tower
+    from mmzoo.presets import pretrained_spec
 
     inputs = dict(inputs)
     for name, preset in pretrained.items():
@@ -258,7 +258,7 @@ def _with_pretrained(inputs, pretrained):
         if name not in inputs:
             raise ConfigError(key, f"{key}: the model has no input {name!r}; its inputs are "
                               f"{', '.join(inputs)}. {received(key, preset)}")
-        inputs[name] = {**switched_tower(inputs[name], "pretrained"), "preset": preset}
+        inputs[name] = through(key, pretrained_spec, inputs[name], preset, key)
     return inputs
 
 

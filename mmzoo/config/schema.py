@@ -67,7 +67,8 @@ SCHEMA = {
         "head_options": Field({}, mapping, "TaskHead arguments (hidden_units, dropout)"),
         "modality_dropout": Field(None, optional(rate), "rate of dropping whole modalities"),
         "pretrained": Field({}, mapping, "input name -> keras-hub preset (name, handle or "
-                            "folder): that input gets a text/image/audio pretrained tower"),
+                            "folder), or {preset: ..., trainable: ...}: that input gets a "
+                            "pretrained tower"),
     },
     "text": {
         "tokenizer": Field("vectorization", choice(*TOKENIZERS), "tokenizer kind"),
