@@ -283,7 +283,10 @@ def _named_encoder(encoder, name):
     """`encoder` as a functional model named `name` (a keras-hub backbone's graph, or a
     layer such as CLIP's vision encoder called on an input)."""
     if isinstance(encoder, keras.Model) and hasattr(encoder, "input"):
-        return keras.Model(encoder.input, encoder.output, name=name)
+        inputs = encoder.input
+        if isinstance(inputs, dict) and len(inputs) == 1:  # CLIP's {"images": ...}
+            inputs = next(iter(inputs.values()))
+        return keras.Model(inputs, encoder.output, name=name)
     shape = tuple(getattr(encoder, "image_shape", None) or (None, None, 3))
     images = keras.Input(shape=shape)
     return keras.Model(images, encoder(images), name=name)
