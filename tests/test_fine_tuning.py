@@ -233,3 +233,16 @@ def test_command_line_fine_tunes_pretrained_towers_and_exports_raw_inputs(tmp_pa
         index = int(outputs["class_index"].numpy()[0])
         assert float(outputs["probabilities"].numpy()[0, index]) == pytest.approx(
             float(prediction["probability"]), abs=1e-5)
+
+
+def test_command_line_offline_preset_is_one_line_and_status_2(offline, tmp_path, capsys,
+                                                               monkeypatch):
+    from mmzoo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--set", "model.pretrained.text=bert_tiny_en_uncased"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "model.inputs.text.preset" in err and "'bert_tiny_en_uncased'" in err
+    assert os.environ["KAGGLEHUB_CACHE"] in err and "Once online" in err
+    assert not (tmp_path / "runs").exists(), "nothing starts before the preset is found"
