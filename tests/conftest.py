@@ -31,3 +31,15 @@ def tiny_config(tmp_path):
         return make_tiny_config(tmp_path, **sections)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def hub_preset_folders(tmp_path_factory):
+    """Tiny random-weight keras-hub presets saved to local folders (`hub_presets`):
+    the `preset` option of each pretrained tower, by tower name."""
+    import hub_presets
+
+    folder = tmp_path_factory.mktemp("hub_presets")
+    return {"text/pretrained": hub_presets.bert(folder / "bert"),
+            "image/pretrained": hub_presets.resnet(folder / "resnet"),
+            "audio/pretrained": hub_presets.moonshine(folder / "moonshine")}

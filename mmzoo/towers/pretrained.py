@@ -32,7 +32,7 @@ import keras
 from keras import ops
 
 from mmzoo.checks import check_choice, check_positive_int, check_shape
-from mmzoo.layers.masking import PaddingMask
+from mmzoo.layers.masking import ApplySequenceMask, PaddingMask
 from mmzoo.layers.pooling import MaskedPooling1D
 from mmzoo.towers import TOWERS
 from mmzoo.towers.common import check_embedding_dim, project, tower_model
@@ -164,7 +164,7 @@ def build_text(input_shape, name="text", preset=None, trainable=True, pooling="m
 
     Returns:
         A `keras.Model` with outputs `embedding`, `sequence` (`(batch, length,
-        hidden_dim)`) and `sequence_mask`.
+        hidden_dim)`, zero at padding) and `sequence_mask`.
 
     Raises:
         mmzoo.hub.PresetUnavailableError: the preset cannot be loaded now.
@@ -200,8 +200,8 @@ def build_text(input_shape, name="text", preset=None, trainable=True, pooling="m
     mask_dtype = inputs["padding_mask"].dtype if "padding_mask" in inputs else "int32"
     features = BackboneTextInputs(padding_id, list(inputs), mask_dtype,
                                   name=f"{name}_backbone_inputs")(ids)
-    sequence = backbone(features)
     mask = PaddingMask(padding_id, name=f"{name}_mask")(ids)
+    sequence = ApplySequenceMask(name=f"{name}_sequence")([backbone(features), mask])
     if pooling == "mean":
         pooled = MaskedPooling1D("mean", name=f"{name}_pool")([sequence, mask])
     else:
