@@ -228,12 +228,12 @@ def with_pretrained(name, config, pretrained):
         raise ValueError(f"Preset {name!r} has no input(s) {unknown}; its inputs are "
                          f"{sorted(inputs)}. Received: pretrained={pretrained!r}")
     for input_name, preset in pretrained.items():
-        inputs[input_name] = pretrained_spec(inputs[input_name], preset,
+        inputs[input_name] = pretrained_spec(inputs[input_name], preset, input_name,
                                              f"pretrained[{input_name!r}]")
     return {**config, "inputs": inputs}
 
 
-def pretrained_spec(spec, preset, argument="pretrained"):
+def pretrained_spec(spec, preset, name=None, argument="pretrained"):
     """Input spec `spec` made a keras-hub tower: `preset` is the preset, or a dict with
     `"preset"` and the tower's options (e.g. `{"preset": ..., "trainable": False}`).
 
@@ -241,7 +241,7 @@ def pretrained_spec(spec, preset, argument="pretrained"):
         ValueError: a dict without `"preset"`.
 
     >>> pretrained_spec({"tower": "cnn", "input_shape": (8,)},
-    ...                 {"preset": "bert_tiny_en_uncased", "trainable": False})
+    ...                 {"preset": "bert_tiny_en_uncased", "trainable": False}, "text")
     {'input_shape': (8,), 'tower': 'pretrained', 'preset': 'bert_tiny_en_uncased', 'trainable': False}
     """
     options = dict(preset) if isinstance(preset, dict) else {"preset": preset}
@@ -250,33 +250,53 @@ def pretrained_spec(spec, preset, argument="pretrained"):
             f"`{argument}` must be a keras-hub preset or a mapping with a 'preset' key and "
             f"tower options, e.g. {{preset: bert_base_en_uncased, trainable: false}}. "
             f"Received: {argument}={preset!r}")
-    return {**switched_tower(spec, "pretrained"), **options}
+    return {**switched_tower(spec, "pretrained", name), **options}
 
 
-def switched_tower(spec, tower):
-    """A spec for another `tower` family: the old family's options are dropped; the
-    input's `input_shape`, `modality`, `sample_rate` and `embedding_dim` stay.
+def switched_tower(spec, tower, name=None):
+    """Input spec `spec` for another `tower` family: the options the new tower does not
+    take (the old family's) are dropped; `input_shape` and `modality` stay.
 
-    >>> switched_tower({"tower": "lstm", "units": 8, "input_shape": (4,)}, "cnn")
-    {'input_shape': (4,), 'tower': 'cnn'}
+    Args:
+        spec: the input's spec.
+        tower: the new family, e.g. `"pretrained"`.
+        name: the input's name (its modality, when the spec has no `"modality"`).
+
+    >>> switched_tower({"tower": "lstm", "units": 8, "vocab_size": 50, "input_shape": (4,)},
+    ...                "cnn", "text")
+    {'vocab_size': 50, 'input_shape': (4,), 'tower': 'cnn'}
     """
-    kept = {key: spec[key] for key in ("input_shape", "modality", "sample_rate", "embedding_dim")
-            if key in spec}
-    if tower == "pretrained":
-        kept.pop("sample_rate", None)  # the preset's rate
-    return {**kept, "tower": tower}
+    import inspect
+
+    from mmzoo.modalities import modality_of
+    from mmzoo.towers import get_tower
+
+    kept = {"input_shape", "modality"}
+    try:
+        builder = get_tower(modality_of(name or "", spec), tower)
+        kept |= set(inspect.signature(builder).parameters) - {"name"}
+    except ValueError:  # an unknown modality or tower: its own check reports it later
+        pass
+    return {**{key: value for key, value in spec.items() if key in kept}, "tower": tower}
 
 
-def pretrained_note(name, pretrained=None):
+def pretrained_note(name, inputs):
     """The note printed when preset `name`'s pretrained towers get random weights, or None.
 
-    >>> pretrained_note("trimodal_gated") is None
+    Args:
+        name: the preset.
+        inputs: the model's final input specs (inputs whose tower is `"pretrained"`
+            have their weights).
+
+    >>> pretrained_note("trimodal_gated", {}) is None
     True
-    >>> pretrained_note("image_text_concat", {"text": "x", "image": "y"}) is None
-    True
+    >>> pretrained_note("image_text_concat", {"text": {"tower": "pretrained"},
+    ...                                       "image": {"tower": "conv"}})[:56]
+    "Note: preset 'image_text_concat' builds its image tower("
     """
     suggested = PRESETS.get(name).get("pretrained") or {}
-    missing = {key: value for key, value in suggested.items() if key not in (pretrained or {})}
+    missing = {key: value for key, value in suggested.items()
+               if (inputs.get(key) or {}).get("tower", "pretrained") != "pretrained"}
     if not missing:
         return None
     given = ", ".join(f"{key!r}: {value!r}" for key, value in missing.items())

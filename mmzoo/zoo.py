@@ -217,10 +217,10 @@ def create_model(name, /, pretrained=None, **overrides):
     config = copy.deepcopy(preset["config"])
     if pretrained:
         config = with_pretrained(name, config, pretrained)
-    note = pretrained_note(name, pretrained)
+    config = _merge({"name": name, **config}, overrides)
+    note = pretrained_note(name, config["inputs"])
     if note:
         print(note)
-    config = _merge({"name": name, **config}, overrides)
     return build_model(**config)
 
 
@@ -243,17 +243,19 @@ def _merge(base, overrides):
     merged = dict(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged_spec(merged[key], value), value)
+            merged[key] = _merge(merged_spec(merged[key], value, key), value)
         else:
             merged[key] = value
     return merged
 
 
-def merged_spec(spec, override):
-    """The base of merging `override` into input spec `spec`: `spec` itself, or only its
-    shape when `override` names another tower (the old tower's options do not apply).
+def merged_spec(spec, override, name=None):
+    """The base of merging `override` into input `name`'s spec `spec`: `spec` itself, or,
+    when `override` names another tower, `spec` without the options the new tower does
+    not take (`mmzoo.presets.switched_tower`).
 
-    >>> merged_spec({"tower": "lstm", "units": 8, "input_shape": (4,)}, {"tower": "cnn"})
+    >>> merged_spec({"tower": "lstm", "units": 8, "input_shape": (4,)}, {"tower": "cnn"},
+    ...             "text")
     {'input_shape': (4,), 'tower': 'cnn'}
     """
     from mmzoo.presets import switched_tower
@@ -261,4 +263,4 @@ def merged_spec(spec, override):
     tower = override.get("tower") if isinstance(override, dict) else None
     if tower is None or "tower" not in spec or tower == spec["tower"]:
         return spec
-    return switched_tower(spec, tower)
+    return switched_tower(spec, tower, name)

@@ -56,7 +56,7 @@ def test_two_phases_freeze_then_train_the_backbone(presets):
     texts = np.array(hub_presets.CORPUS[:4] * 2, dtype=object)
     x = {"text": model.preprocessor({"text": texts})["text"].numpy()}
     y = np.array([0, 1] * 4)
-    phases = FineTuningPhases(1, {"text": {"last_n": 1}})
+    phases = FineTuningPhases(1)  # the second phase: the towers as built (last_n=1)
     model.compile(keras.optimizers.Adam(PhasedLearningRate(0.05, boundary=4, factor=0.5)))
     phases.prepare(model)
     backbone = backbone_of(model, "text")
@@ -77,6 +77,7 @@ def test_two_phases_freeze_then_train_the_backbone(presets):
         if id(weight) not in last:
             assert not moved, f"{weight.path} is not among the last_n=1 layer's weights"
     assert float(model.optimizer.learning_rate) == pytest.approx(0.025)
+    assert phases.settings == {"text": {"last_n": 1}}
 
 
 def test_phased_learning_rate_round_trips_through_its_config():
@@ -111,6 +112,16 @@ def test_model_pretrained_swaps_the_tower_and_keeps_the_shape(presets):
     assert text["tower"] == "pretrained" and text["preset"] == presets["bert"]
     assert "units" not in text and "vocab_size" not in text  # the LSTM's options are gone
     assert text["input_shape"] == (32,)
+
+
+def test_model_pretrained_keeps_the_inputs_options_and_takes_the_datasets_image_size(presets):
+    kwargs = resolve_model(_config(
+        pretrained={"image": presets["resnet"]},
+        inputs={"image": {"trainable": {"last_n": 2}, "input_shape": [64, 64, 3]}}))
+    image = kwargs["inputs"]["image"]
+    assert image["trainable"] == {"last_n": 2}  # model.inputs still applies
+    assert image["input_shape"] == (32, 32, 3)  # the dataset's: the tower resizes
+    assert "filters" not in image  # the conv tower's option is gone
 
 
 @pytest.mark.parametrize("changes, key, match", [

@@ -210,7 +210,7 @@ def _merge_inputs(preset_inputs, config_inputs):
             continue
         if not isinstance(spec, dict):
             fail(key, "a tower spec mapping, e.g. {tower: conv}, or null", spec)
-        inputs[name] = {**merged_spec(inputs.get(name, {}), spec), **spec}
+        inputs[name] = {**merged_spec(inputs.get(name, {}), spec, name), **spec}
     if not inputs:
         raise ConfigError(
             "model.inputs", "The model has no inputs: set model.preset or model.inputs, e.g. "
@@ -258,7 +258,7 @@ def _with_pretrained(inputs, pretrained):
         if name not in inputs:
             raise ConfigError(key, f"{key}: the model has no input {name!r}; its inputs are "
                               f"{', '.join(inputs)}. {received(key, preset)}")
-        inputs[name] = through(key, pretrained_spec, inputs[name], preset, key)
+        inputs[name] = through(key, pretrained_spec, inputs[name], preset, name, key)
     return inputs
 
 
@@ -370,6 +370,8 @@ def _check_monitor(monitor, head):
 def _fill_from_dataset(key, spec, modality, accepted, data_spec, text_config):
     spec = dict(spec)
     if modality == "image" and "shape" in data_spec:
+        if spec.get("tower") == "pretrained":  # it resizes to its preset's size itself
+            spec.pop("input_shape", None)
         _fill(key, spec, "input_shape", tuple(data_spec["shape"]), "the dataset's images", tuple)
     elif modality == "audio":
         shape = tuple(data_spec.get("shape") or (data_spec["num_samples"],))

@@ -292,6 +292,34 @@ def _named_encoder(encoder, name):
     return keras.Model(images, encoder(images), name=name)
 
 
+def trainable_setting(backbone):
+    """The `trainable` setting (`True`, `False` or `{"last_n": K}`) `backbone` is in.
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3),
+    ...                           keras.layers.Dense(1)])
+    >>> _ = set_trainable(model, {"last_n": 1})
+    >>> trainable_setting(model)
+    {'last_n': 1}
+    """
+    states = [layer.trainable and backbone.trainable
+              for layer in _sublayers(backbone) if layer.weights]
+    count = sum(states)
+    if count in (0, len(states)):
+        return bool(count)
+    return {"last_n": count}
+
+
+def pretrained_backbones(model):
+    """Dict from input name to the keras-hub backbone of each pretrained tower of `model`."""
+    backbones = {}
+    for layer in model.layers:
+        name = layer.name.removesuffix("_tower")
+        if layer.name.endswith("_tower") and isinstance(layer, keras.Model):
+            found = [sub for sub in layer.layers if sub.name == f"{name}_backbone"]
+            backbones.update({name: found[0]} if found else {})
+    return backbones
+
+
 def backbone_of(model, input_name):
     """The keras-hub backbone inside input `input_name`'s pretrained tower of `model`.
 

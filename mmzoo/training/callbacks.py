@@ -366,15 +366,26 @@ class FineTuningPhases(keras.callbacks.Callback):
     Args:
         frozen_epochs: epochs of the first phase.
         settings: dict from input name to the `trainable` setting of its pretrained
-            tower in the second phase.
+            tower in the second phase; default (None): each tower's setting when
+            `prepare` is called, i.e. as the model was built.
+
+    Example (the optimizer's rate drops tenfold with the switch, after 2 epochs of
+    `steps` batches):
+
+    ```python
+    model.compile(keras.optimizers.Adam(PhasedLearningRate(1e-3, 2 * steps, 0.1)))
+    phases = FineTuningPhases(frozen_epochs=2)
+    phases.prepare(model)
+    model.fit(data, epochs=6, callbacks=[phases])
+    ```
 
     Source: keras.io, "Transfer learning & fine-tuning" (Chollet, 2020).
     """
 
-    def __init__(self, frozen_epochs, settings):
+    def __init__(self, frozen_epochs, settings=None):
         super().__init__()
         self.frozen_epochs = int(frozen_epochs)
-        self.settings = dict(settings)
+        self.settings = None if settings is None else dict(settings)
         self._frozen = None
 
     def apply(self, model, frozen):
@@ -385,7 +396,15 @@ class FineTuningPhases(keras.callbacks.Callback):
             set_trainable(backbone_of(model, name), False if frozen else setting)
 
     def prepare(self, model):
-        """Builds `model`'s optimizer over the weights of both phases, then freezes."""
+        """Builds `model`'s optimizer over the weights of both phases, then freezes.
+
+        Call it after `compile` and before `fit`.
+        """
+        from mmzoo.towers.pretrained import pretrained_backbones, trainable_setting
+
+        if self.settings is None:
+            self.settings = {name: trainable_setting(backbone)
+                             for name, backbone in pretrained_backbones(model).items()}
         self.apply(model, frozen=False)
         model.optimizer.build(model.trainable_variables)
         self.apply(model, frozen=True)

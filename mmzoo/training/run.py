@@ -153,7 +153,7 @@ class _Run:
         from mmzoo.presets import pretrained_note
 
         preset = config["model"]["preset"]
-        note = preset and pretrained_note(preset, config["model"]["pretrained"])
+        note = preset and pretrained_note(preset, self.model_kwargs["inputs"])
         if note:
             self.log(note)
 
