@@ -142,10 +142,18 @@ class BackboneTextInputs(keras.layers.Layer):
                 "mask_dtype": self.mask_dtype}
 
 
-def _load_backbone(preset):
+def _load_backbone(preset, needs=None, takes=""):
+    """The preset's backbone and its dict of inputs, which must hold `needs` (if given)."""
     from mmzoo import hub
 
-    return hub.load("backbone", preset)
+    backbone = hub.load("backbone", preset)
+    inputs = backbone.input if isinstance(backbone.input, dict) else {}
+    if needs is not None and needs not in inputs:
+        raise ValueError(
+            f"`preset` {preset!r} is a {type(backbone).__name__}, which takes no {needs!r}: "
+            f"{takes}. Received: preset={preset!r}"
+        )
+    return backbone, inputs
 
 
 def build_text(input_shape, name="text", preset=None, trainable=True, pooling="mean",
@@ -176,14 +184,8 @@ def build_text(input_shape, name="text", preset=None, trainable=True, pooling="m
     check_choice("pooling", pooling, TEXT_POOLING)
     check_embedding_dim(embedding_dim)
     (length,) = check_shape(input_shape, 1, "(sequence_length,)")
-    backbone = _load_backbone(preset)
-    inputs = backbone.input if isinstance(backbone.input, dict) else {}
-    if "token_ids" not in inputs:
-        raise ValueError(
-            f"`preset` {preset!r} is a {type(backbone).__name__}, which takes no token ids: "
-            f"text/pretrained takes text backbones (BERT, RoBERTa, ...). Received: "
-            f"preset={preset!r}"
-        )
+    backbone, inputs = _load_backbone(
+        preset, "token_ids", "text/pretrained takes text backbones (BERT, RoBERTa, ...)")
     maximum = getattr(backbone, "max_sequence_length", None)
     if maximum and length > maximum:
         raise ValueError(
@@ -241,7 +243,7 @@ def build_image(input_shape, name="image", preset=None, trainable=True, embeddin
     if input_shape[-1] not in (1, 3):
         raise ValueError(f"`input_shape` must have 1 or 3 channels. Received: "
                          f"input_shape={input_shape}")
-    backbone = _load_backbone(preset)
+    backbone, _ = _load_backbone(preset)
     encoder = getattr(backbone, "vision_encoder", None) or backbone
     converter = hub.load("image_converter", preset)
     size = _image_size(converter, encoder)
@@ -384,13 +386,9 @@ def build_audio(input_shape, name="audio", preset=None, sample_rate=16000, train
     check_embedding_dim(embedding_dim)
     (num_samples,) = check_shape(input_shape, 1, "(num_samples,)")
     check_positive_int("sample_rate", sample_rate)
-    backbone = _load_backbone(preset)
-    inputs = backbone.input if isinstance(backbone.input, dict) else {}
-    if "encoder_input_values" not in inputs:
-        raise ValueError(
-            f"`preset` {preset!r} is a {type(backbone).__name__}: audio/pretrained takes "
-            f"speech encoders fed with waveforms (Moonshine). Received: preset={preset!r}"
-        )
+    backbone, inputs = _load_backbone(
+        preset, "encoder_input_values",
+        "audio/pretrained takes speech encoders fed with waveforms (Moonshine)")
     converter = hub.load("audio_converter", preset)
     rate = int(getattr(converter, "sampling_rate", 16000))
     if int(sample_rate) != rate:
