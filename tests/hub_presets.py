@@ -126,3 +126,30 @@ def _save(folder, backbone, *parts):
         part.save_to_preset(str(folder))
     json.loads((folder / "config.json").read_text())  # a readable preset
     return str(folder)
+
+
+def roberta_bytes(folder, sequence_length=16):
+    """A 1-layer RoBERTa whose byte-pair vocabulary holds the symbol of every byte.
+
+    Real byte-level BPE vocabularies do, so no text has an out-of-vocabulary piece. With
+    the small vocabulary of `roberta`, keras-hub's tokenizer drops such pieces when run
+    eagerly but gives them id -1 inside a graph (`tf.function`, `tf.data`): compare
+    ids across eager and graph runs on this preset.
+    """
+    import keras_hub
+    from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
+
+    vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
+    merges = ["Ġ t", "t h", "Ġt h", "Ġth e", "Ġ c", "Ġc a", "Ġca t", "Ġ s", "a t", "e r",
+              "Ã ©", "Ġ w", "o u", "Ġw ou", "Ġwou l", "Ġwoul d"]
+    for symbol in bytes_to_unicode()[1]:
+        vocabulary.setdefault(symbol, len(vocabulary))
+    for merge in merges:
+        vocabulary.setdefault(merge.replace(" ", ""), len(vocabulary))
+    tokenizer = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges)
+    backbone = keras_hub.models.RobertaBackbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=64)
+    preprocessor = keras_hub.models.RobertaTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length)
+    return _save(folder, backbone, preprocessor)
