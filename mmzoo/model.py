@@ -144,6 +144,12 @@ class MultimodalModel(keras.Model):
             config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
         return config
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        model = super().from_config(config, custom_objects=custom_objects)
+        refreeze(model)
+        return model
+
     @property
     def head(self):
         """The model's `TaskHead` layer.
@@ -185,8 +191,11 @@ class MultimodalModel(keras.Model):
                 for layer in self.layers if layer.weights or layer.name in ("fusion", "head")]
         rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows)))
         width = max(len(name) for name, _, _ in rows) + 2
-        lines = [f"{'part':<{width}}{'trainable':>11}{'frozen':>11}"]
-        lines += [f"{name:<{width}}{trainable:>11,}{frozen:>11,}" for name, trainable, frozen in rows]
+        number = max(len(f"{n:,}") for row in rows for n in row[1:]) + 2
+        number = max(number, len("trainable") + 2)
+        lines = [f"{'part':<{width}}{'trainable':>{number}}{'frozen':>{number}}"]
+        lines += [f"{name:<{width}}{trainable:>{number},}{frozen:>{number},}"
+                  for name, trainable, frozen in rows]
         return "\n".join(lines)
 
     def __call__(self, inputs, *args, **kwargs):
@@ -311,3 +320,16 @@ class MultimodalModel(keras.Model):
 
 def _count(weights):
     return int(sum(int(np.prod(weight.shape)) for weight in weights))
+
+
+def refreeze(model):
+    """Freezes again every sublayer of `model` whose config says `trainable: false`.
+
+    On TensorFlow, a layer made frozen from its config but building its own sublayers
+    later (keras-hub's transformer layers) would get trainable weights: setting
+    `trainable = False` on a layer already marked False does not reach its new
+    sublayers. Calling the property's setter directly does.
+    """
+    for layer in model._flatten_layers(include_self=False):
+        if not layer.trainable:
+            type(layer).trainable.fset(layer, False)

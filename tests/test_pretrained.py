@@ -73,8 +73,11 @@ def corpus_ids(presets):
 
 
 def inner_model(tower):
-    """The backbone (a `keras.Model`) inside a pretrained tower."""
-    (backbone,) = [layer for layer in tower.layers if isinstance(layer, keras.Model)]
+    """The backbone (a `keras.Model`) inside a pretrained tower (frozen ones are wrapped
+    in `InferenceMode`)."""
+    layers = [layer.layer if isinstance(layer, pretrained.InferenceMode) else layer
+              for layer in tower.layers]
+    (backbone,) = [layer for layer in layers if isinstance(layer, keras.Model)]
     return backbone
 
 
@@ -153,7 +156,7 @@ def test_text_tower_is_the_presets_backbone(presets, corpus_ids, name):
 def test_image_tower_is_the_presets_converter_and_backbone(presets, name, shape):
     images = np.random.default_rng(0).random((3, *shape), dtype="float32")
     tower = pretrained.build_image(shape, preset=presets[name])
-    out = tower(images, training=False)  # see the xfail test below for training=None
+    out = tower(images, training=False)
 
     # keras-hub: its converter on RGB pixels in [0, 255], then the backbone.
     rgb = np.repeat(images, 3, axis=-1) if shape[-1] == 1 else images
@@ -168,11 +171,6 @@ def test_image_tower_is_the_presets_converter_and_backbone(presets, name, shape)
     np.testing.assert_allclose(out["embedding"], features.mean(axis=1), atol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mmzoo bug: build_image resizes with keras.layers.Resizing, whose call() defaults to "
-    "training=True; Keras stashes that default in the call context, so in tower(x) / "
-    "model(x) the backbone after it runs in training mode: BatchNorm normalizes with the "
-    "batch statistics and overwrites its moving statistics"))
 def test_image_tower_called_without_training_is_inference(presets):
     """`tower(x)` is inference in Keras: it neither changes the BatchNorm statistics nor
     differs from `tower(x, training=False)` (28 x 28 images: resized to 32 x 32)."""
@@ -364,11 +362,6 @@ def test_trimodal_keras_file_reloads_in_safe_mode(trained, corpus_ids):
         np.testing.assert_array_equal(again[name], value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mmzoo bug: keras-hub layers that create their sublayers in build() "
-    "(TransformerEncoder, BERT's transformer layers) come back from a .keras file with "
-    "trainable weights although the layer has trainable=False, so frozen text backbones "
-    "and {last_n: K} unfreeze on reload"))
 def test_trimodal_keras_file_keeps_frozen_layers_frozen(trained):
     paths = sorted(weight.path for weight in trained.model.trainable_weights)
     assert sorted(weight.path for weight in trained.reloaded.trainable_weights) == paths

@@ -116,6 +116,9 @@ class PresetTokenizer(keras.layers.Layer):
     def adapt(self, data):
         """Nothing to learn: the preset's vocabulary is used as it is."""
 
+    def build(self, input_shape=None):
+        self.built = True  # nothing to build: do not trace the tokenizer to build it
+
     def call(self, inputs):
         ids = self.preprocessor(tf.convert_to_tensor(inputs))["token_ids"]
         return tf.cast(ids, tf.int32)

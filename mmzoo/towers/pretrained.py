@@ -18,9 +18,13 @@ every image tower, so decoded arrays given to the model are never normalized twi
 or not at all. Its size is applied in the tower too, so any dataset image size works.
 
 Fine-tuning: `trainable` is `True` (all weights train), `False` (the backbone is
-frozen; its BatchNorm layers then run in inference mode, as Keras 3 does for frozen
-layers) or `{"last_n": K}` (only the backbone's last K layers with weights train: a
-transformer layer counts as one, a ResNet's convolution and its BatchNorm as two).
+frozen and always runs in inference mode, `InferenceMode`: no dropout, BatchNorm's
+moving statistics)
+or `{"last_n": K}` (only the last K layers with weights of the backbone's layer list
+train, in keras-hub's graph order: a transformer layer counts as one; in a ResNet
+each convolution and each BatchNorm counts, and a block's BatchNorms can come after
+its convolutions; frozen BatchNorm layers run in inference mode, as Keras 3 does for
+frozen layers).
 The projection (`embedding_dim`) always trains.
 
 Source: keras-hub (Backbone, TextClassifierPreprocessor, ImageConverter,
@@ -142,6 +146,77 @@ class BackboneTextInputs(keras.layers.Layer):
                 "mask_dtype": self.mask_dtype}
 
 
+@keras.saving.register_keras_serializable(package="mmzoo")
+class ResizeImages(keras.layers.Layer):
+    """Resizes images to `size`, as an image converter does (`keras.ops.image.resize`).
+
+    Unlike `keras.layers.Resizing`, it takes no `training` argument: that layer's
+    default `training=True` would reach the layers after it in a plain call and put a
+    backbone's BatchNorm in training mode.
+
+    Args:
+        size: `(height, width)` of the output.
+        interpolation: `"bilinear"`, `"nearest"`, `"bicubic"`, ...
+        crop_to_aspect_ratio: crop to the output's aspect ratio first.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Input shape: `(batch, H, W, C)`. Output shape: `(batch, *size, C)`.
+
+    >>> ResizeImages((2, 3))(keras.ops.ones((1, 4, 6, 3))).shape
+    TensorShape([1, 2, 3, 3])
+    """
+
+    def __init__(self, size, interpolation="bilinear", crop_to_aspect_ratio=False, **kwargs):
+        super().__init__(**kwargs)
+        self.size = tuple(int(d) for d in size)
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+
+    def call(self, images):
+        return ops.image.resize(images, self.size, interpolation=self.interpolation,
+                                crop_to_aspect_ratio=self.crop_to_aspect_ratio)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.size, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size),
+                "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+
+
+@keras.saving.register_keras_serializable(package="mmzoo")
+class InferenceMode(keras.layers.Wrapper):
+    """Runs the wrapped layer in inference mode always, in training too.
+
+    A frozen backbone is a fixed feature extractor (keras.io's transfer-learning
+    guide): no dropout, BatchNorm's moving statistics. Passing `training=False` when
+    building a functional model is not enough in Keras 3: the model's own `training`
+    argument overrides it at call time; this wrapper's call does not.
+
+    Args:
+        layer: the layer (a backbone) to wrap.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    >>> layer = InferenceMode(keras.layers.Dropout(0.5))
+    >>> float(layer(keras.ops.ones((1, 4)), training=True).numpy().sum())
+    4.0
+    """
+
+    def call(self, inputs):
+        return self.layer(inputs, training=False)
+
+    def compute_output_spec(self, inputs):
+        return self.layer.compute_output_spec(inputs)
+
+
+def _frozen_at_build(backbone, trainable, name):
+    """`backbone` wrapped in `InferenceMode` when it is frozen (`trainable=False`)."""
+    if trainable is False:
+        return InferenceMode(backbone, name=f"{name}_inference")
+    return backbone
+
+
 def _load_backbone(preset, needs=None, takes=""):
     """The preset's backbone and its dict of inputs, which must hold `needs` (if given)."""
     from mmzoo import hub
@@ -203,7 +278,8 @@ def build_text(input_shape, name="text", preset=None, trainable=True, pooling="m
     features = BackboneTextInputs(padding_id, list(inputs), mask_dtype,
                                   name=f"{name}_backbone_inputs")(ids)
     mask = PaddingMask(padding_id, name=f"{name}_mask")(ids)
-    sequence = ApplySequenceMask(name=f"{name}_sequence")([backbone(features), mask])
+    sequence = ApplySequenceMask(name=f"{name}_sequence")(
+        [_frozen_at_build(backbone, trainable, name)(features), mask])
     if pooling == "mean":
         pooled = MaskedPooling1D("mean", name=f"{name}_pool")([sequence, mask])
     else:
@@ -254,13 +330,13 @@ def build_image(input_shape, name="image", preset=None, trainable=True, embeddin
     if input_shape[-1] == 1:
         x = keras.layers.Concatenate(name=f"{name}_rgb")([x, x, x])
     if size is not None and tuple(size) != tuple(input_shape[:2]):
-        x = keras.layers.Resizing(
-            *size, interpolation=getattr(converter, "interpolation", "bilinear"),
+        x = ResizeImages(
+            size, interpolation=getattr(converter, "interpolation", "bilinear"),
             crop_to_aspect_ratio=bool(getattr(converter, "crop_to_aspect_ratio", False)),
             name=f"{name}_resize")(x)
     scale, offset = _scale_and_offset(converter)
     x = keras.layers.Rescaling(scale, offset, name=f"{name}_rescale")(x)
-    features = encoder(x)
+    features = _frozen_at_build(encoder, trainable, name)(x)
     if isinstance(features, dict):
         features = features.get("sequence_output", next(iter(features.values())))
     if len(features.shape) == 4:  # a CNN's feature map
@@ -317,7 +393,8 @@ def pretrained_backbones(model):
     for layer in model.layers:
         name = layer.name.removesuffix("_tower")
         if layer.name.endswith("_tower") and isinstance(layer, keras.Model):
-            found = [sub for sub in layer.layers if sub.name == f"{name}_backbone"]
+            found = [_unwrapped(sub) for sub in layer.layers
+                     if sub.name in (f"{name}_backbone", f"{name}_inference")]
             backbones.update({name: found[0]} if found else {})
     return backbones
 
@@ -328,12 +405,16 @@ def backbone_of(model, input_name):
     Raises:
         ValueError: the input has no pretrained tower.
     """
-    try:
-        return model.get_layer(f"{input_name}_tower").get_layer(f"{input_name}_backbone")
-    except ValueError:
+    backbones = pretrained_backbones(model)
+    if input_name not in backbones:
         raise ValueError(
             f"Input {input_name!r} of model {model.name!r} has no pretrained tower. "
-            f"Received: input_name={input_name!r}") from None
+            f"Received: input_name={input_name!r}")
+    return backbones[input_name]
+
+
+def _unwrapped(layer):
+    return layer.layer if isinstance(layer, InferenceMode) else layer
 
 
 def _image_size(converter, encoder):
@@ -408,7 +489,7 @@ def build_audio(input_shape, name="audio", preset=None, sample_rate=16000, train
                                             name=f"{name}_normalize")(x)
     present = keras.layers.Reshape((num_samples,), name=f"{name}_present")(
         keras.layers.Rescaling(0.0, 1.0, name=f"{name}_ones")(x))
-    sequence = encoder([x, present])
+    sequence = _frozen_at_build(encoder, trainable, name)([x, present])
     pooled = keras.layers.GlobalAveragePooling1D(name=f"{name}_pool")(sequence)
     return tower_model(waves, {"embedding": project(pooled, embedding_dim, name),
                                "sequence": sequence}, name)
