@@ -46,7 +46,7 @@ def test_list_prints_one_line_each(capsys):
     assert main(["list", "--what", "towers", "text/*"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Towers:" and [line.split()[0] for line in lines[1:]] == [
-        "text/cnn", "text/lstm", "text/transformer"]
+        "text/cnn", "text/lstm", "text/pretrained", "text/transformer"]
 
 
 def test_datasets_reports_local_data(capsys, data_dir, tmp_path):

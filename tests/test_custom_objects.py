@@ -149,6 +149,28 @@ LAYER_EXAMPLES = {
         expect_all_weights_train=True,
     ),
     "TensorFusion": _fusion("TensorFusion", projection_dim=3, dim=8),
+    "BackboneTextInputs": lambda: dict(
+        init_kwargs=dict(padding_id=1, keys=["token_ids", "padding_mask", "segment_ids"]),
+        input_data=np.array([[0, 5, 2, 1], [0, 2, 1, 1]], "int32"),
+        expected_output_shape={"token_ids": (2, 4), "padding_mask": (2, 4),
+                               "segment_ids": (2, 4)},
+    ),
+    "InferenceMode": lambda: dict(
+        layer_or_cls=mmzoo.towers.pretrained.InferenceMode(keras.layers.Dropout(0.5)),
+        input_data=_rng().normal(size=(2, 4)).astype("float32"),
+        expected_output_shape=(2, 4),
+    ),
+    "ResizeImages": lambda: dict(
+        init_kwargs=dict(size=(4, 6), crop_to_aspect_ratio=True),
+        input_data=_rng().uniform(0, 1, (2, 8, 8, 3)).astype("float32"),
+        expected_output_shape=(2, 4, 6, 3),
+    ),
+    "PresetTokenizer": lambda: dict(
+        layer_or_cls=_preset_tokenizer(),
+        input_data=np.array(["A red square!", "blue circle"]),
+        expected_output_shape=(2, 6),
+        expected_output_dtype="int32",
+    ),
     "TextTokenizer": lambda: dict(
         init_kwargs=dict(sequence_length=4, vocabulary=["a", "red", "blue", "square"]),
         input_data=np.array(["A red square!", "blue circle"]),
@@ -156,6 +178,31 @@ LAYER_EXAMPLES = {
         expected_output_dtype="int32",
     ),
 }
+
+
+def _preset_tokenizer():
+    import keras_hub
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "square", "blue"]
+    packer = keras_hub.models.BertTextClassifierPreprocessor(
+        keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True), sequence_length=6)
+    return mmzoo.preprocessing.preset_text.PresetTokenizer(packer)
+
+
+def check_phased_learning_rate(cls, tmp_path):
+    """Scales its schedule from the boundary on; reloads from its config and an optimizer."""
+    schedule = cls(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5), boundary=3,
+                   factor=0.25)
+    assert float(schedule(2)) == pytest.approx(0.1 * 0.5 ** 0.2, rel=1e-6)
+    assert float(schedule(3)) == pytest.approx(0.25 * 0.1 * 0.5 ** 0.3, rel=1e-6)
+    optimizer = keras.optimizers.Adam(schedule)
+    revived = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(optimizer))
+    assert type(revived.learning_rate) is not float
+    restored = revived._learning_rate
+    assert type(restored) is cls
+    for step in (0, 3, 7):
+        assert float(restored(step)) == pytest.approx(float(schedule(step)), rel=1e-6)
 
 
 def _tiny_model():
@@ -250,6 +297,7 @@ OTHER_CHECKS = {
     "SparseFocalCrossentropy": check_sparse_focal_crossentropy,
     "MultimodalModel": check_multimodal_model,
     "Preprocessor": check_preprocessor,
+    "PhasedLearningRate": check_phased_learning_rate,
 }
 
 

@@ -123,8 +123,8 @@ class PresetTokenizer(keras.layers.Layer):
         ids = self.preprocessor(tf.convert_to_tensor(inputs))["token_ids"]
         return tf.cast(ids, tf.int32)
 
-    def compute_output_shape(self, input_shape):
-        return (*input_shape, self.sequence_length)
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor((*inputs.shape, self.sequence_length), "int32")
 
     def get_config(self):
         config = super().get_config()
