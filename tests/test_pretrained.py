@@ -54,7 +54,9 @@ MAKERS = {"bert": hub_presets.bert, "roberta": hub_presets.roberta_bytes,
 
 @pytest.fixture(scope="module")
 def presets(tmp_path_factory):
-    """Every tiny preset, saved once: name -> folder."""
+    """Every tiny preset, saved once: name -> folder. Seeded: the random weights do not
+    depend on which tests ran before in the process."""
+    keras.utils.set_random_seed(1)
     root = tmp_path_factory.mktemp("presets")
     return {name: make(root / name) for name, make in MAKERS.items()}
 
