@@ -43,7 +43,11 @@ def _inputs(model, seed=0):
     return random_inputs(model, seed=seed, max_token=VOCAB, padded=True)[model.inputs[0].name]
 
 
-@pytest.mark.parametrize("tower", list_towers())
+# keras-hub towers: tests/test_pretrained.py checks them against keras-hub in the default
+# run; the generic contract on them is a slow check.
+@pytest.mark.parametrize("tower", [
+    pytest.param(tower, marks=pytest.mark.slow) if tower.endswith("/pretrained") else tower
+    for tower in list_towers()])
 def test_tower_contract_trains_and_reloads(tower, request):
     modality, family = tower.split("/")
     shape, options = CASES.get(tower, (DEFAULT_SHAPES[modality], {}))

@@ -10,9 +10,13 @@ from testing import assert_save_load_identical, random_inputs
 SMALLER = {"sentiment_trimodal": {"inputs": {
     "image": {"input_shape": (32, 32, 3)}, "text": {"input_shape": (16,), "vocab_size": 100},
     "audio": {"input_shape": (1600,)}}}}
+# Still over a minute on 2 cores (a ResNet50 to fit and a 100 MB .keras file).
+SLOW_PRESETS = {"sentiment_trimodal"}
 
 
-@pytest.mark.parametrize("name", mmzoo.list_models())
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW_PRESETS else name
+    for name in mmzoo.list_models()])
 def test_preset_builds_trains_and_reloads(name, tmp_path):
     model = mmzoo.create_model(name, **SMALLER.get(name, {}))
     model.compile("adam")
