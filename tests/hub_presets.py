@@ -43,13 +43,17 @@ def bert(folder, sequence_length=16, hidden_dim=16):
 
 def roberta(folder, sequence_length=16):
     """A 1-layer RoBERTa with a byte-pair vocabulary (padding id 1)."""
-    import keras_hub
-
     vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
     for token in ["Ġ", "t", "h", "e", "a", "c", "Ġt", "th", "Ġth", "Ġthe", "Ġc", "Ġca",
                   "Ġcat", "!", "é", "Ã", "©", "ðŁ", "ĺ", "Ģ", "s", "Ġs", "at"]:
         vocabulary.setdefault(token, len(vocabulary))
     merges = ["Ġ t", "t h", "Ġt h", "Ġth e", "Ġ c", "Ġc a", "Ġca t", "Ġ s", "a t"]
+    return _roberta(folder, vocabulary, merges, sequence_length)
+
+
+def _roberta(folder, vocabulary, merges, sequence_length):
+    import keras_hub
+
     tokenizer = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges)
     backbone = keras_hub.models.RobertaBackbone(
         vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
@@ -136,7 +140,6 @@ def roberta_bytes(folder, sequence_length=16):
     eagerly but gives them id -1 inside a graph (`tf.function`, `tf.data`): compare
     ids across eager and graph runs on this preset.
     """
-    import keras_hub
     from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
     vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
@@ -146,10 +149,4 @@ def roberta_bytes(folder, sequence_length=16):
         vocabulary.setdefault(symbol, len(vocabulary))
     for merge in merges:
         vocabulary.setdefault(merge.replace(" ", ""), len(vocabulary))
-    tokenizer = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges)
-    backbone = keras_hub.models.RobertaBackbone(
-        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=64)
-    preprocessor = keras_hub.models.RobertaTextClassifierPreprocessor(
-        tokenizer, sequence_length=sequence_length)
-    return _save(folder, backbone, preprocessor)
+    return _roberta(folder, vocabulary, merges, sequence_length)
