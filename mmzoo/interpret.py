@@ -9,32 +9,36 @@
 (1, 3)
 """
 
+import inspect
+
 import keras
 from keras import ops
 
-from mmzoo.fusion import AttentionFusion
-
 
 def modality_weights(model, inputs):
-    """Per-example attention weights over `model.modalities`, as a numpy array.
+    """Per-example fusion weights over `model.modalities`, as a numpy array.
+
+    The attention fusion's attention weights, the gated fusion's gates averaged over
+    the output features: fusions whose `call` takes `return_weights`.
 
     Args:
-        model: a `MultimodalModel` whose fusion layer is `"attention"`.
+        model: a `MultimodalModel` whose fusion layer is `"attention"` or `"gated"`.
         inputs: a batch dict, as for `model.predict` (with an optional `modality_mask`).
 
     Returns:
         `(batch, num_modalities)` weights; each row sums to 1 over the present modalities.
 
     Raises:
-        ValueError: the model's fusion layer is not an `AttentionFusion`.
+        ValueError: the model's fusion layer has no modality weights.
 
     See the module's example.
     """
     fusion = model.get_layer("fusion")
-    if not isinstance(fusion, AttentionFusion):
+    if not has_modality_weights(model):
         raise ValueError(
-            "Modality weights exist only for models with the 'attention' fusion. "
-            f"Received: a model whose fusion is {type(fusion).__name__}"
+            "Modality weights exist only for models whose fusion weighs the modalities "
+            f"('attention', 'gated'). Received: a model whose fusion is "
+            f"{type(fusion).__name__}"
         )
     call = fusion._inbound_nodes[0].arguments
     embeddings, mask = call.args[0], call.kwargs.get("mask")
@@ -42,3 +46,14 @@ def modality_weights(model, inputs):
     tensors = probe(model._checked_inputs(inputs), training=False)
     _, weights = fusion(tensors["embeddings"], mask=tensors["mask"], return_weights=True)
     return ops.convert_to_numpy(weights)
+
+
+def has_modality_weights(model):
+    """Whether `model`'s fusion layer reports modality weights (`modality_weights`).
+
+    >>> import mmzoo
+    >>> has_modality_weights(mmzoo.create_model("trimodal_gated"))
+    True
+    """
+    call = type(model.get_layer("fusion")).call
+    return "return_weights" in inspect.signature(call).parameters

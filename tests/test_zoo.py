@@ -127,9 +127,29 @@ def test_attention_weights_are_retrievable():
     np.testing.assert_array_equal(weights[mask == 0], 0.0)
 
 
-def test_modality_weights_needs_attention_fusion(gated_model):
+def test_gated_fusion_weights_are_its_mean_gates(gated_model):
+    x = random_inputs(gated_model, batch_size=3)
+    mask = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1]], "float32")
+    weights = mmzoo.modality_weights(gated_model, dict(x, modality_mask=mask))
+    assert weights.shape == (3, 3)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(weights[mask == 0], 0.0)
+    # The weights are the gates averaged over features; the fused output is unchanged.
+    fusion = mmzoo.fusion.GatedFusion(dim=4)
+    embeddings = [np.random.default_rng(i).normal(size=(2, 3 + i)).astype("float32")
+                  for i in range(2)]
+    fused, gates = fusion(embeddings, return_weights=True)
+    np.testing.assert_allclose(fused, fusion(embeddings), atol=1e-6)
+    np.testing.assert_allclose(np.sum(gates, axis=1), 1.0, rtol=1e-5)
+
+
+def test_modality_weights_need_a_weighing_fusion():
+    model = mmzoo.build_model(
+        {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)},
+         "text": {"tower": "cnn", "input_shape": (6,), "vocab_size": 20}},
+        fusion="concat", num_outputs=2)
     with pytest.raises(ValueError, match="fusion"):
-        mmzoo.modality_weights(gated_model, random_inputs(gated_model))
+        mmzoo.modality_weights(model, random_inputs(model, max_token=19))
 
 
 def test_build_model_with_two_inputs_of_one_modality():

@@ -22,7 +22,10 @@ class GatedFusion(FusionLayer):
     `sum_i z_i * h_i`. For two modalities this is the paper's sigmoid gate. A
     missing modality's input is zeroed in the gate computation and its gate is
     exactly 0, so it contributes nothing; an example with no modality present
-    gets zeros. Accepts one or more modalities.
+    gets zeros. Accepts one or more modalities. `call(..., return_weights=True)`
+    also returns each modality's gate averaged over the output features,
+    `(batch, M)`: how much of the fused vector comes from each modality (rows sum
+    to 1 over the present modalities; `mmzoo.modality_weights`).
 
     Args:
         dim: width of the candidates and of the output (default 128).
@@ -68,7 +71,7 @@ class GatedFusion(FusionLayer):
         self.gate.build((None, sum(s[-1] for s in shapes)))
         self.built = True
 
-    def call(self, embeddings, mask=None, training=None):
+    def call(self, embeddings, mask=None, training=None, return_weights=False):
         num = len(embeddings)
         mask = self.modality_mask(mask, num)
         inputs = []
@@ -90,8 +93,10 @@ class GatedFusion(FusionLayer):
         if mask is not None:
             # Exactly zero for missing modalities, also when none is present.
             gates = masked_fill(gates, present)
-        gates = ops.cast(gates, self.compute_dtype)
-        return ops.sum(gates * candidates, axis=1)
+        fused = ops.sum(ops.cast(gates, self.compute_dtype) * candidates, axis=1)
+        if return_weights:
+            return fused, ops.mean(gates, axis=-1)
+        return fused
 
     def get_config(self):
         config = super().get_config()
