@@ -185,11 +185,39 @@ class MultimodalModel(keras.Model):
         super().summary(*args, print_fn=print_fn, **kwargs)
         (print_fn or print)(self.parameter_table())
 
-    def parameter_table(self):
-        """The trainable and frozen (non-trainable) parameters per tower, fusion and head."""
-        rows = [(layer.name, _count(layer.trainable_weights), _count(layer.non_trainable_weights))
+    def parameter_counts(self):
+        """The trainable and frozen parameters per tower, fusion and head, then the total.
+
+        One row per top-level layer that has weights (the towers, any projection)
+        plus `fusion` and `head` (even without weights), in layer order, then a
+        `total` row (which equals `count_params()`). "frozen" counts the
+        non-trainable weights: a frozen pretrained backbone, BatchNorm's moving
+        statistics. `parameter_table` and `mmzoo.evaluation.cost.parameters` show
+        these rows.
+
+        Returns:
+            list of dicts `{"part": str, "trainable": int, "frozen": int}`.
+
+        >>> import mmzoo
+        >>> model = mmzoo.build_model(
+        ...     {"image": {"tower": "conv", "input_shape": (8, 8, 1), "filters": (2,)}},
+        ...     num_outputs=2)
+        >>> model.parameter_counts()[-1]
+        {'part': 'total', 'trainable': 17178, 'frozen': 4}
+        """
+        rows = [{"part": layer.name, "trainable": _count(layer.trainable_weights),
+                 "frozen": _count(layer.non_trainable_weights)}
                 for layer in self.layers if layer.weights or layer.name in ("fusion", "head")]
-        rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows)))
+        rows.append({"part": "total", "trainable": sum(r["trainable"] for r in rows),
+                     "frozen": sum(r["frozen"] for r in rows)})
+        return rows
+
+    def parameter_table(self):
+        """The trainable and frozen (non-trainable) parameters per tower, fusion and head.
+
+        A text table of `parameter_counts()`; see `summary` for an example.
+        """
+        rows = [(row["part"], row["trainable"], row["frozen"]) for row in self.parameter_counts()]
         width = max(len(name) for name, _, _ in rows) + 2
         number = max(len(f"{n:,}") for row in rows for n in row[1:]) + 2
         number = max(number, len("trainable") + 2)
