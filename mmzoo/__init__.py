@@ -13,6 +13,7 @@ from mmzoo import (  # noqa: E402
 )
 from mmzoo.fusion import list_fusions  # noqa: E402
 from mmzoo.export import verify  # noqa: E402  (binds mmzoo.export too, a callable module)
+from mmzoo.evaluation import report  # noqa: E402
 from mmzoo.heads import TaskHead  # noqa: E402
 from mmzoo.interpret import modality_weights  # noqa: E402
 from mmzoo.model import MODALITY_MASK, MultimodalModel  # noqa: E402
@@ -41,6 +42,7 @@ __all__ = [
     "list_towers",
     "modality_weights",
     "preprocessing",
+    "report",
     "towers",
     "train",
     "verify",

@@ -1,4 +1,5 @@
-"""The `mmzoo` command line: list, datasets, train, evaluate, predict, export, verify.
+"""The `mmzoo` command line: list, datasets, train, evaluate, report, predict, export,
+verify.
 
     mmzoo list                                   # presets, towers, fusions, datasets
     mmzoo datasets                               # known datasets, found locally or not
@@ -7,6 +8,8 @@
     mmzoo train --data train.csv [--validation val.csv] [--test test.csv] [--label COLUMN]
     mmzoo evaluate saved_models/demo --split test
     mmzoo evaluate saved_models/train --data test.csv   # a manifest of your own
+    mmzoo report saved_models/demo                      # saved_models/demo/report/index.html
+    mmzoo report runs/train --data test.csv --out report/
     mmzoo predict saved_models/demo --image x.png --text "..." --audio y.wav
     mmzoo predict saved_models/train --data new.csv --out predictions.csv
     mmzoo export runs/demo --out saved_models/demo   # SavedModel, .keras, card
@@ -163,6 +166,33 @@ def build_parser():
                           help="skip the one-modality-at-a-time evaluation")
     evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
 
+    report = commands.add_parser(
+        "report", help="the evaluation report of a run or saved model (HTML, PNG, JSON)",
+        description="Evaluate a saved model or a run and write its report: index.html (one "
+        "self-contained page), the figures as PNG and report.json with every number. "
+        "Metrics per class, calibration, what each modality contributes, robustness to "
+        "noise, and cost.",
+    )
+    report.add_argument("model", help="saved model folder, run folder or .keras file")
+    report.add_argument("--out", metavar="DIR",
+                        help="the report folder (default: MODEL/report/)")
+    report.add_argument("--split", default="test", choices=("train", "validation", "test"),
+                        help="split (default: test)")
+    report.add_argument("--data", metavar="FILE",
+                        help="a CSV/JSONL manifest to evaluate on instead of a split")
+    report.add_argument("--label", metavar="COLUMN",
+                        help="its label column (default: the training manifest's)")
+    report.add_argument("--encoding", help="its text encoding (default: UTF-8)")
+    report.add_argument("--data-dir", help="data folder")
+    report.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    report.add_argument("--skip", action="append", default=[], metavar="SECTION",
+                        choices=("modalities", "robustness", "cost"),
+                        help="leave a section out: modalities, robustness or cost "
+                        "(repeatable)")
+    report.add_argument("--attribution-examples", type=int, default=64, metavar="N",
+                        help="examples attributed by integrated gradients (default 64)")
+    report.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
     predict = commands.add_parser(
         "predict", help="predict from files and text with a saved model",
         description="Predict with a saved model from image/audio files and text given on "
@@ -219,6 +249,7 @@ def main(argv=None):
         "datasets": _datasets,
         "train": _train,
         "evaluate": _evaluate,
+        "report": _report,
         "predict": _predict,
         **export_commands.HANDLERS,
     }[args.command]
@@ -427,6 +458,24 @@ def _evaluate(args):
     for key, values in metrics.items():
         label = "all modalities" if key == "all" else key.replace("only_", "") + " only"
         print(f"  {label:<16} " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    return 0
+
+
+def _report(args):
+    from mmzoo.evaluation import SECTIONS, report
+
+    if args.batch_size < 1 or args.attribution_examples < 0:
+        raise ValueError("--batch-size must be positive and --attribution-examples at least "
+                         f"0. Received: --batch-size={args.batch_size}, "
+                         f"--attribution-examples={args.attribution_examples}")
+    result = report(
+        args.model, out=args.out, split=args.split, data=args.data, label=args.label,
+        encoding=args.encoding, data_dir=args.data_dir, batch_size=args.batch_size,
+        sections=[s for s in SECTIONS if s not in args.skip],
+        attribution_examples=args.attribution_examples,
+        log=None if args.quiet else print,
+    )
+    print(f"Report: {result['path']}/index.html")
     return 0
 
 

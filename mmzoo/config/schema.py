@@ -131,6 +131,8 @@ SCHEMA = {
     "evaluation": {
         "per_modality": Field(True, boolean, "also test each modality alone (mask)"),
         "baselines": Field({}, mapping, "reference accuracies printed beside the results"),
+        "report": Field(False, boolean, "write the evaluation report (mmzoo report) of the "
+                        "test split after training: <export or run>/report/index.html"),
     },
 }
 

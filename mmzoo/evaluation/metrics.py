@@ -103,7 +103,10 @@ def _classes(p):
     else:
         values["roc_auc_ovr_macro"] = _mean(c["roc_auc"] for c in per_class)
         values["pr_auc_ovr_macro"] = _mean(c["pr_auc"] for c in per_class)
-    values["log_loss"] = metrics.log_loss(y, np.clip(probabilities, 1e-15, 1), labels=labels)
+    # float32 softmax rows sum to 1 only within ~1e-7: renormalised, as log loss wants.
+    clipped = np.clip(probabilities, 1e-15, 1)
+    values["log_loss"] = metrics.log_loss(y, clipped / clipped.sum(axis=1, keepdims=True),
+                                          labels=labels)
     for k in (2, 3, 5):
         if k < count:
             values[f"top_{k}_accuracy"] = metrics.top_k_accuracy_score(

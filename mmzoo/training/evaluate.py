@@ -75,29 +75,45 @@ def evaluate(path, dataset=None, split="test", data_dir=None, options=None, seed
         with `metrics` as returned by `evaluate_examples`.
     """
     model = artifacts.load_model(path)
+    examples, source = load_examples(model, path, split=split, data=data, label=label,
+                                     encoding=encoding, dataset=dataset, data_dir=data_dir,
+                                     options=options, seed=seed)
+    metrics = evaluate_examples(model, examples, batch_size, per_modality, verbose)
+    return {"model": str(path), **source, "metrics": metrics}
+
+
+def load_examples(model, path, split="test", data=None, label=None, encoding=None,
+                  dataset=None, data_dir=None, options=None, seed=None):
+    """The labelled examples a model is evaluated on: a manifest, or a dataset split.
+
+    Args:
+        model: the model loaded from `path` (its preprocessor and head).
+        path: its saved model folder, run folder or `.keras` file (for the config).
+        split, data, label, encoding, dataset, data_dir, options, seed: as for
+            `evaluate`.
+
+    Returns:
+        `(unbatched example dicts, {"dataset": name or file, "split": split or
+        "file", "examples": n})`.
+
+    Raises:
+        ValueError: no dataset named and none in the model's config.
+    """
     if data is not None:
         examples, manifest = read_file(model, path, data, label=label, encoding=encoding)
-        metrics = evaluate_examples(model, examples, batch_size, per_modality, verbose)
-        return {"model": str(path), "dataset": str(data), "split": "file",
-                "examples": len(manifest), "metrics": metrics}
-    data = (artifacts.read_config(artifacts.find_model(path)[1]) or {}).get("dataset", {})
-    name = dataset or data.get("name")
+        return examples, {"dataset": str(data), "split": "file", "examples": len(manifest)}
+    config = (artifacts.read_config(artifacts.find_model(path)[1]) or {}).get("dataset", {})
+    name = dataset or config.get("name")
     if name is None:
         raise ValueError("Name the dataset to evaluate on. Received: dataset=None")
     if options is None:
-        options = data.get("options", {}) if name == data.get("name") else {}
+        options = config.get("options", {}) if name == config.get("name") else {}
     if seed is None:
-        seed = data.get("seed", 0) if name == data.get("name") else 0
-    data_dir = data_dir or data.get("data_dir")
+        seed = config.get("seed", 0) if name == config.get("name") else 0
+    data_dir = data_dir or config.get("data_dir")
     examples = pipeline.load_splits(name, options, data_dir, seed, splits=(split,))[split]
-    metrics = evaluate_examples(model, examples, batch_size, per_modality, verbose)
-    return {
-        "model": str(path),
-        "dataset": name,
-        "split": split,
-        "examples": pipeline.count_examples(examples),
-        "metrics": metrics,
-    }
+    return examples, {"dataset": name, "split": split,
+                      "examples": pipeline.count_examples(examples)}
 
 
 def predict(path, inputs, top=3):
