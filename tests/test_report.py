@@ -162,3 +162,18 @@ def test_command_line_errors_are_one_line(trained, capsys, argv, message):
     error = capsys.readouterr().err.strip()
     assert error.startswith("mmzoo report: error:") and message in error
     assert "\n" not in error
+
+
+def test_report_of_a_model_in_memory(trained, tmp_path):
+    result, _, model, _ = trained
+    examples, _ = load_examples(model, result["export_dir"])
+    with pytest.raises(ValueError, match="examples"):
+        mmzoo.report(model, out=tmp_path)
+    written = mmzoo.report(model, out=tmp_path, examples=examples.take(40), sections=(),
+                           history=f"{result['run_dir']}/history.csv")
+    expected = collect(model, pipeline.eval_dataset(examples.take(40), model.preprocessor, 16))
+    assert written["data"] == {"dataset": "examples", "split": "given", "examples": 40}
+    assert written["metrics"]["accuracy"] == pytest.approx(
+        np.mean(expected.predicted == expected.labels), abs=1e-9)
+    assert "learning_curves" in written["figures"] and "modalities" not in written
+    assert (tmp_path / "index.html").is_file()

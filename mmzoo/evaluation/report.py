@@ -24,6 +24,7 @@ from mmzoo.evaluation import contribution, figures, metrics, page
 from mmzoo.evaluation.metrics import MAIN_METRIC
 from mmzoo.evaluation.predictions import collect
 from mmzoo.io import atomic_write_json
+from mmzoo.model import MultimodalModel
 
 REPORT_FORMAT = "mmzoo.report/1"
 REPORT_FILE = "report.json"
@@ -33,13 +34,19 @@ SECTIONS = ("metrics", "modalities", "robustness", "cost")
 def report(path, out=None, split="test", data=None, label=None, encoding=None,
            dataset=None, data_dir=None, options=None, seed=None, batch_size=64,
            sections=SECTIONS, attribution_examples=64, noise_levels=10, noise_seed=0,
-           log=None):
-    """Evaluates a run or an export and writes the report folder.
+           examples=None, history=None, log=None):
+    """Evaluates a run, an export or a model in memory and writes the report folder.
 
     Args:
         path: an export folder (`saved_models/NAME/`), a run folder (`runs/NAME/`,
-            its best checkpoint) or a `.keras` file.
+            its best checkpoint), a `.keras` file, or a `mmzoo.MultimodalModel` in
+            memory (then `examples` and `out` are needed).
         out: the report folder (default: `<path>/report/`, beside the model).
+        examples: for a model in memory: a `tf.data.Dataset` of unbatched example
+            dicts, one entry per model input (raw, as its preprocessor takes them)
+            and `"label"`.
+        history: for a model in memory: its `history.csv` (a Keras `CSVLogger` or
+            `mmzoo.training.callbacks.HistoryCSV` file), for the learning curves.
         split: the dataset split to evaluate on: `"test"`, `"validation"`, `"train"`.
         data: a CSV/JSONL manifest to evaluate on instead of a split (a column per
             model input and a label column, as in training).
@@ -68,14 +75,26 @@ def report(path, out=None, split="test", data=None, label=None, encoding=None,
                          f"{', '.join(SECTIONS)}. Received: sections={list(sections)}")
     log = log or (lambda line: None)
     started = time.perf_counter()
-    model_file, folder = artifacts.find_model(path)
-    model = artifacts.load_model(path)
+    if isinstance(path, MultimodalModel):
+        model, folder = path, None
+        if examples is None or out is None:
+            raise ValueError("A model in memory needs `examples` (a tf.data.Dataset of "
+                             "example dicts with a 'label') and `out` (the report folder). "
+                             f"Received: examples={examples!r}, out={out!r}")
+        source = {"dataset": "examples", "split": "given",
+                  "examples": pipeline.count_examples(examples)}
+        history = pathlib.Path(history) if history else None
+    else:
+        folder = artifacts.find_model(path)[1]
+        model = artifacts.load_model(path)
+        examples, source = load_examples(model, path, split=split, data=data, label=label,
+                                         encoding=encoding, dataset=dataset,
+                                         data_dir=data_dir, options=options, seed=seed)
+        history = _history_file(folder)
     out = pathlib.Path(out) if out else folder / "report"
     out.mkdir(parents=True, exist_ok=True)
-    examples, source = load_examples(model, path, split=split, data=data, label=label,
-                                     encoding=encoding, dataset=dataset, data_dir=data_dir,
-                                     options=options, seed=seed)
     head = model.head
+    path = "(in memory)" if folder is None else path
     log(f"mmzoo report: {path} on {source['dataset']} ({source['split']}, "
         f"{source['examples']} examples) -> {out}/")
     result = {
@@ -103,7 +122,7 @@ def report(path, out=None, split="test", data=None, label=None, encoding=None,
                                                            batch_size))
     scores = metrics.compute(predictions)
     result.update(scores)
-    plots.update(_metric_figures(predictions, scores, _history_file(folder)))
+    plots.update(_metric_figures(predictions, scores, history))
     timed("metrics")
 
     dataset_batches = pipeline.eval_dataset(examples, model.preprocessor, batch_size)
@@ -125,7 +144,8 @@ def report(path, out=None, split="test", data=None, label=None, encoding=None,
         from mmzoo.evaluation import cost
 
         log("  cost: parameters, FLOPs, latency and memory ...")
-        export_dir = folder if (folder / "saved_model.pb").is_file() else _export_of(folder)
+        export_dir = None if folder is None else (
+            folder if (folder / "saved_model.pb").is_file() else _export_of(folder))
         result["cost"] = cost.cost(model, export_dir=export_dir)
         timed("cost")
 
