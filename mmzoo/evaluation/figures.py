@@ -436,7 +436,8 @@ def robustness_curve(curve, modality):
 
     Args:
         curve: `{"noise", "levels", "values", "metric", "chance", "relative_robustness",
-            "effective_robustness"}`; `levels[0] == 0` is the clean data.
+            "effective_robustness"}`; `levels[0]` is the clean data. The levels are
+            shown evenly spaced, the noise growing to the right (falling SNR too).
         modality: the noisy modality's name.
 
     Returns:
@@ -456,8 +457,10 @@ def robustness_curve(curve, modality):
                          f"{len(curve['levels'])} levels, {len(curve['values'])} values")
     figure = _new(6, 4)
     ax = figure.add_subplot()
-    ax.plot(curve["levels"], [math.nan if v is None else v for v in curve["values"]],
+    levels = curve["levels"]
+    ax.plot(range(len(levels)), [math.nan if v is None else v for v in curve["values"]],
             marker="o", color="tab:blue", label=curve["metric"])
+    ax.set_xticks(range(len(levels)), ["clean"] + [f"{float(v):g}" for v in levels[1:]])
     if curve.get("chance") is not None:
         ax.axhline(curve["chance"], color="grey", linestyle="--", linewidth=1, label="chance")
     text = "\n".join(f"{kind} robustness: " + ("n/a" if value is None else f"{value:.3f}")

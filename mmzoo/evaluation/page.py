@@ -211,7 +211,8 @@ def _cost(report, value, figure):
     if parameters:
         rows = [[p.get("part"), p.get("trainable"), p.get("frozen"),
                  (p.get("trainable") or 0) + (p.get("frozen") or 0)] for p in parameters]
-        rows.append(["total"] + [sum(r[i] or 0 for r in rows) for i in (1, 2, 3)])
+        if rows[-1][0] != "total":
+            rows.append(["total"] + [sum(r[i] or 0 for r in rows) for i in (1, 2, 3)])
         parts.append("<h3>Parameters</h3>"
                      + _table(["part", "trainable", "frozen", "total"], rows, {1, 2, 3}))
     facts = []
@@ -227,13 +228,14 @@ def _cost(report, value, figure):
     if "peak_memory_mb" in value:
         facts.append(["Peak memory (MB)", value["peak_memory_mb"]])
     known = {"parameters", "flops_per_example", "latency_ms", "throughput", "peak_memory_mb",
-             "measured"}
+             "measured", "flops_note"}
     facts += [[k.replace("_", " "), v] for k, v in value.items()
               if k not in known and (v is None or isinstance(v, (int, float, str)))]
     if facts:
         parts.append("<h3>Speed and memory</h3>" + _table(["measure", "value"], facts, {1}))
-    if value.get("measured"):
-        parts.append(f'<p class="muted">Measured: {_e(value["measured"])}</p>')
+    for key, title in (("measured", "Measured"), ("flops_note", "FLOPs")):
+        if value.get(key):
+            parts.append(f'<p class="muted">{title}: {_e(value[key])}</p>')
     return parts
 
 
