@@ -35,6 +35,10 @@ padding-bottom:.25rem;margin-top:2.5rem}h3{font-size:1.05rem;margin-top:1.75rem}
 .note{background:#fff8c5;border:1px solid #eed888;border-radius:6px;padding:.5rem .75rem}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;margin:1rem 0}
 dl.facts dt{color:#59636e}dl.facts dd{margin:0;overflow-wrap:anywhere}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:.6rem;
+margin:1rem 0}.card{border:1px solid #d0d7de;border-radius:6px;padding:.5rem .75rem}
+.card b{display:block;font-size:1.35rem;font-variant-numeric:tabular-nums}
+.card span{color:#59636e;font-size:.85rem}
 nav{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.5rem 1rem}
 nav ol{margin:.25rem 0;padding-left:1.25rem}a{color:#0969da}
 .scroll{overflow-x:auto}table{border-collapse:collapse;margin:.75rem 0;font-size:.92rem}
@@ -127,6 +131,47 @@ def _header(report):
                    for k, v in facts if v is not None)
     title = f"Evaluation report: {model.get('name') or 'model'}"
     return title, f"<header><h1>{_e(title)}</h1><dl class=\"facts\">{rows}</dl></header>"
+
+
+def _short(value):
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _summary(report):
+    """The headline numbers as cards: the main metric and the numbers people ask
+    first (macro F1, ROC-AUC, calibration, each modality alone, attribution, noise,
+    latency). Only the numbers the report holds."""
+    cards = []
+    values = report.get("metrics") if isinstance(report.get("metrics"), dict) else {}
+    main = (report.get("model") or {}).get("main_metric")
+    for key in dict.fromkeys([main, "f1_macro", "roc_auc_ovr_macro", "roc_auc",
+                              "expected_calibration_error", "r2"]):
+        if key and values.get(key) is not None:
+            cards.append((_short(values[key]), key.replace("_", " ")))
+    section = report.get("modalities") if isinstance(report.get("modalities"), dict) else {}
+    alone = [row for row in section.get("subsets") or [] if len(row["present"]) == 1]
+    if len(alone) > 1:
+        cards.append((" · ".join(_short(r["value"]) for r in alone),
+                      f"{section.get('metric', '')} alone: "
+                      + ", ".join(r["present"][0] for r in alone)))
+    share = (section.get("attribution") or {}).get("share") if isinstance(
+        section.get("attribution"), dict) else None
+    if share:
+        cards.append((" · ".join(f"{100 * v:.0f}%" for v in share.values()),
+                      "attribution: " + ", ".join(share)))
+    curves = {k: v for k, v in (report.get("robustness") or {}).items() if isinstance(v, dict)}
+    if curves:
+        cards.append((" · ".join(_short(c["values"][-1]) for c in curves.values()),
+                      "at the highest noise: " + ", ".join(curves)))
+    cost = report.get("cost") if isinstance(report.get("cost"), dict) else {}
+    latency = cost.get("latency_ms") or {}
+    if latency.get("p50") is not None:
+        cards.append((f"{latency['p50']:.1f} ms", f"latency p50, batch {latency.get('batch_size')}"))
+    if not cards:
+        return ""
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><b>{_e(value)}</b><span>{_e(label)}'
+        f"</span></div>" for value, label in cards) + "</div>"
 
 
 def _metrics(report, value, figure):
@@ -284,7 +329,7 @@ def write_page(folder, report):
                         + _table(["part", "reason"], sorted(skipped.items())) + "</section>")
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{CSS}</style></head><body>{header}"
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body>{header}{_summary(report)}"
             f'<nav><strong>Contents</strong><ol>{"".join(toc)}</ol></nav>{"".join(sections)}'
             f'<footer class="muted"><p>The numbers are also in report.json beside this page.</p>'
             f"</footer></body></html>\n")
