@@ -30,8 +30,9 @@ def trained(tmp_path_factory):
         dataset={"options": {"num_train": 192, "num_validation": 32, "num_test": NUM_TEST}},
         model={"fusion": "gated"}, evaluation={"report": True})
     result = mmzoo.train(config, log=lambda line: None)
-    written = json.loads((folder / "saved_models" / "reported" / "report" / "report.json")
-                         .read_text(encoding="utf-8"))
+    text = (folder / "saved_models" / "reported" / "report" / "report.json").read_text(
+        encoding="utf-8")
+    written = json.loads(text, parse_constant=pytest.fail)  # strict JSON: no Infinity, NaN
     model = artifacts.load_model(result["export_dir"])
     examples, _ = load_examples(model, result["export_dir"])
     predictions = collect(model, pipeline.eval_dataset(examples, model.preprocessor, 32))

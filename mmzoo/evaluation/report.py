@@ -16,6 +16,7 @@ modality contribution (`mmzoo.evaluation.contribution`); robustness to noise
 """
 
 import datetime
+import math
 import pathlib
 import time
 
@@ -154,6 +155,7 @@ def report(path, out=None, split="test", data=None, label=None, encoding=None,
             result["figures"][name] = figures.save(figure, out, name).name
     result["seconds"] = seconds
     result["path"] = str(out)
+    result = _strict_json(result)
     atomic_write_json(out / REPORT_FILE, result)
     index = page.write_page(out, result)
     log(f"  wrote {index} ({len(result['figures'])} figures) and {out / REPORT_FILE} "
@@ -208,6 +210,18 @@ def _modalities(model, dataset, subset_rows, predictions, attribution_examples, 
                                                           examples=attribution_examples)
         plots["attribution"] = figures.attribution_share(section["attribution"]["share"])
     return section
+
+
+def _strict_json(value):
+    """`value` with every non-finite float (the clean level of an SNR curve is
+    infinite) as None: strict JSON has no Infinity or NaN."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _history_file(folder):
