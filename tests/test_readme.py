@@ -50,3 +50,10 @@ def test_readme_preprocessor_example_runs(tmp_path, monkeypatch):
     assert namespace["tensors"]["text"].shape == (1, 16)
     assert (tmp_path / "saved_models" / "mine" / "preprocessor.json").is_file()
     assert mmzoo.verify(tmp_path / "saved_models" / "mine")["parity"]["saved_model"] < 1e-5
+
+
+def test_readme_images_are_in_the_repository():
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README)
+    assert "docs/report.png" in images
+    for image in images:
+        assert (REPO / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
