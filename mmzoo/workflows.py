@@ -40,7 +40,7 @@ def train(config=None, overrides=(), fresh=False, log=print):
 
     result = _train_run(config, overrides=overrides, fresh=fresh, log=log, export=export_model)
     saved = artifacts.read_config(result["run_dir"]) or {}
-    if saved.get("evaluation", {}).get("report"):
+    if saved.get("evaluation", {}).get("report") and result.get("chief", True):
         from mmzoo.evaluation import report
 
         quiet = saved.get("output", {}).get("verbose") == 0

@@ -118,7 +118,8 @@ def result(run):
     Returns:
         A JSON-ready dict: `name`, `run_dir`, `export_dir`, `test`, `per_modality`,
         `baselines`, `monitor`, `best_epoch`, `best_value`, `initial_epoch`, `epochs`,
-        `examples`, `inference_check`, `settings`, `seconds`.
+        `examples`, `inference_check`, `settings`, `seconds`, `chief` (whether this
+        worker is the chief: the one that writes the run's files).
     """
     metrics = run.test_metrics
     return {
@@ -149,6 +150,7 @@ def result(run):
             "deterministic": run.config["training"]["deterministic"],
         },
         "seconds": run.timings,
+        "chief": run.is_chief,
     }
 
 
