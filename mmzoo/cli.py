@@ -149,19 +149,7 @@ def build_parser():
         "best checkpoint) or a .keras file on a dataset split, with all modalities and "
         "with each modality alone.",
     )
-    evaluate.add_argument("model", help="saved model folder, run folder or .keras file")
-    evaluate.add_argument("--dataset", help="dataset (default: the one it was trained on)")
-    evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"),
-                          help="split (default: test)")
-    evaluate.add_argument("--data", metavar="FILE",
-                          help="a CSV/JSONL manifest to evaluate on instead of a split")
-    evaluate.add_argument("--label", metavar="COLUMN",
-                          help="its label column (default: the training manifest's)")
-    evaluate.add_argument("--encoding", help="its text encoding (default: UTF-8)")
-    evaluate.add_argument("--data-dir", help="data folder")
-    evaluate.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                          help="dataset option, e.g. --option num_test=200 (repeatable)")
-    evaluate.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    _add_evaluation_data(evaluate)
     evaluate.add_argument("--no-per-modality", action="store_true",
                           help="skip the one-modality-at-a-time evaluation")
     evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -173,18 +161,9 @@ def build_parser():
         "Metrics per class, calibration, what each modality contributes, robustness to "
         "noise, and cost.",
     )
-    report.add_argument("model", help="saved model folder, run folder or .keras file")
+    _add_evaluation_data(report)
     report.add_argument("--out", metavar="DIR",
                         help="the report folder (default: MODEL/report/)")
-    report.add_argument("--split", default="test", choices=("train", "validation", "test"),
-                        help="split (default: test)")
-    report.add_argument("--data", metavar="FILE",
-                        help="a CSV/JSONL manifest to evaluate on instead of a split")
-    report.add_argument("--label", metavar="COLUMN",
-                        help="its label column (default: the training manifest's)")
-    report.add_argument("--encoding", help="its text encoding (default: UTF-8)")
-    report.add_argument("--data-dir", help="data folder")
-    report.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     report.add_argument("--skip", action="append", default=[], metavar="SECTION",
                         choices=("modalities", "robustness", "cost"),
                         help="leave a section out: modalities, robustness or cost "
@@ -215,6 +194,31 @@ def build_parser():
     predict.add_argument("--json", action="store_true", help="print the result as JSON")
     export_commands.add_parsers(commands)
     return parser
+
+
+def _add_evaluation_data(parser):
+    """The model and data arguments `evaluate` and `report` share."""
+    parser.add_argument("model", help="saved model folder, run folder or .keras file")
+    parser.add_argument("--dataset", help="dataset (default: the one it was trained on)")
+    parser.add_argument("--split", default="test", choices=("train", "validation", "test"),
+                        help="split (default: test)")
+    parser.add_argument("--data", metavar="FILE",
+                        help="a CSV/JSONL manifest to evaluate on instead of a split")
+    parser.add_argument("--label", metavar="COLUMN",
+                        help="its label column (default: the training manifest's)")
+    parser.add_argument("--encoding", help="its text encoding (default: UTF-8)")
+    parser.add_argument("--data-dir", help="data folder")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="dataset option, e.g. --option num_test=200 (repeatable)")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+
+
+def _dataset_options(args):
+    """`--option KEY=VALUE` pairs as a dict of YAML values, or None."""
+    import yaml
+
+    return {key: yaml.safe_load(value) for key, value in
+            _parse_pairs(args.option, "--option").items()} or None
 
 
 def main(argv=None):
@@ -437,12 +441,9 @@ def _parse_pairs(items, what):
 
 
 def _evaluate(args):
-    import yaml
-
     from mmzoo.training.evaluate import evaluate
 
-    options = {key: yaml.safe_load(value) for key, value in
-               _parse_pairs(args.option, "--option").items()} or None
+    options = _dataset_options(args)
     verbose = 0 if args.json else (1 if sys.stdout.isatty() else 0)
     result = evaluate(
         args.model, dataset=args.dataset, split=args.split, data_dir=args.data_dir,
@@ -470,7 +471,8 @@ def _report(args):
                          f"--attribution-examples={args.attribution_examples}")
     result = report(
         args.model, out=args.out, split=args.split, data=args.data, label=args.label,
-        encoding=args.encoding, data_dir=args.data_dir, batch_size=args.batch_size,
+        encoding=args.encoding, dataset=args.dataset, data_dir=args.data_dir,
+        options=_dataset_options(args), batch_size=args.batch_size,
         sections=[s for s in SECTIONS if s not in args.skip],
         attribution_examples=args.attribution_examples,
         log=None if args.quiet else print,
