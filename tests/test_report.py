@@ -178,3 +178,11 @@ def test_report_of_a_model_in_memory(trained, tmp_path):
         np.mean(expected.predicted == expected.labels), abs=1e-9)
     assert "learning_curves" in written["figures"] and "modalities" not in written
     assert (tmp_path / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_the_report_page_renders_in_chromium(trained, tmp_path):
+    from test_report_page import assert_renders
+
+    result, written, _, _ = trained
+    assert_renders(result["report"], len(written["figures"]), tmp_path)

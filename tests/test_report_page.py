@@ -213,10 +213,17 @@ def test_page_shows_skip_reasons(tmp_path, report_folder):
 @pytest.mark.slow
 def test_page_renders_in_chromium(report_folder, tmp_path):
     """Headless Chromium draws the page (not blank) and decodes every embedded figure."""
+    folder, report = report_folder
+    assert_renders(folder, len(report["figures"]), tmp_path)
+
+
+def assert_renders(folder, figures, tmp_path):
+    """Renders `folder/index.html` in headless Chromium: the screenshot is not blank
+    and all `figures` images are decoded. Skips when Chromium is not installed."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is missing: `make test-slow` installs it "
                     "(Debian package chromium)")
-    folder, report = report_folder
+    folder = pathlib.Path(folder)
     probe = tmp_path / "probe.html"   # a copy with a script that counts the decoded images
     script = ("<script>addEventListener('load',function(){var n=0,i=document.images;"
               "for(var k=0;k<i.length;k++)if(i[k].complete&&i[k].naturalWidth>0)n++;"
@@ -249,4 +256,4 @@ def test_page_renders_in_chromium(report_folder, tmp_path):
                    "--dump-dom", f"file://{probe}", profile="b").stdout
     found = re.search(r"images (\d+) of (\d+)", dom)
     assert found, f"the probe did not run; chromium printed: {dom[-2000:]}"
-    assert found.groups() == (str(len(report["figures"])),) * 2
+    assert found.groups() == (str(figures),) * 2
