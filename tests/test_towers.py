@@ -44,9 +44,11 @@ def _inputs(model, seed=0):
 
 
 # keras-hub towers: tests/test_pretrained.py checks them against keras-hub in the default
-# run; the generic contract on them is a slow check.
+# run; the generic contract on them is a slow check, as on image/resnet (the heaviest tower
+# to train on 2 cores; the other tests of this file build and call it by default).
 @pytest.mark.parametrize("tower", [
-    pytest.param(tower, marks=pytest.mark.slow) if tower.endswith("/pretrained") else tower
+    pytest.param(tower, marks=pytest.mark.slow)
+    if tower.endswith("/pretrained") or tower == "image/resnet" else tower
     for tower in list_towers()])
 def test_tower_contract_trains_and_reloads(tower, request):
     modality, family = tower.split("/")

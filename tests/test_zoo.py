@@ -10,8 +10,9 @@ from testing import assert_save_load_identical, random_inputs
 SMALLER = {"sentiment_trimodal": {"inputs": {
     "image": {"input_shape": (32, 32, 3)}, "text": {"input_shape": (16,), "vocab_size": 100},
     "audio": {"input_shape": (1600,)}}}}
-# Still over a minute on 2 cores (a ResNet50 to fit and a 100 MB .keras file).
-SLOW_PRESETS = {"sentiment_trimodal"}
+# Over a minute on 2 cores: a ResNet50 to fit and a 100 MB .keras file; cross-attention
+# over three sequences (test_fusion.py checks that fusion in the default run).
+SLOW_PRESETS = {"sentiment_trimodal", "trimodal_cross_attention"}
 
 
 @pytest.mark.parametrize("name", [
